@@ -1,0 +1,213 @@
+"""The two Gaussian mixture models of the book, built on one set of priors.
+
+Both models expose the same posterior variables with named dims, so everything
+downstream (relabelling, assignment, saving) works on either:
+
+``w`` (cluster)
+    mixture weights;
+``mu`` (cluster, feature)
+    component means in scaled units;
+``chol`` (cluster, feature, feature_)
+    lower Cholesky factor of each component covariance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from penguin_utils._validation import check_scaled
+from penguin_utils.data import FEATURES
+from penguin_utils.mixture_logp import mvnormal_mixture_logp
+
+__all__ = [
+    "PriorSettings",
+    "build_categorical_model",
+    "build_mixture_model",
+    "em_initial_point",
+]
+
+
+class PriorSettings:
+    """Hyperparameters of the shared priors (scaled data, so unit-free).
+
+    Parameters
+    ----------
+    mu_sigma : float
+        Standard deviation of the Normal prior on every component mean.
+    sd_sigma : float
+        Scale of the HalfNormal prior on every component standard deviation.
+    lkj_eta : float
+        LKJ concentration of the correlation matrices; 2 mildly favours weaker correlations.
+    dirichlet_alpha : float
+        Concentration of the symmetric Dirichlet prior on the weights.
+    """
+
+    def __init__(self, mu_sigma: float = 1.5, sd_sigma: float = 1.0, lkj_eta: float = 2.0, dirichlet_alpha: float = 1.0):
+        for name, value in [("mu_sigma", mu_sigma), ("sd_sigma", sd_sigma), ("lkj_eta", lkj_eta), ("dirichlet_alpha", dirichlet_alpha)]:
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        self.mu_sigma = float(mu_sigma)
+        self.sd_sigma = float(sd_sigma)
+        self.lkj_eta = float(lkj_eta)
+        self.dirichlet_alpha = float(dirichlet_alpha)
+
+    def __repr__(self) -> str:
+        return (
+            f"PriorSettings(mu_sigma={self.mu_sigma}, sd_sigma={self.sd_sigma}, "
+            f"lkj_eta={self.lkj_eta}, dirichlet_alpha={self.dirichlet_alpha})"
+        )
+
+
+def _coords(index: pd.Index, n_clusters: int, features: Sequence[str]) -> dict:
+    return {
+        "cluster": np.arange(n_clusters),
+        "feature": list(features),
+        "feature_": list(features),
+        "penguin": np.asarray(index),
+    }
+
+
+def _check_n_clusters(n_clusters: int, n_penguins: int) -> int:
+    if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
+        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
+    if n_clusters > n_penguins:
+        raise ValueError(f"n_clusters={n_clusters} is more than the {n_penguins} penguins in X.")
+    return int(n_clusters)
+
+
+def _cluster_priors(n_clusters: int, n_features: int, priors: PriorSettings) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable]]:
+    """Add ``w``, ``mu`` and ``chol`` to the model on the context stack.
+
+    Returns the weights (cluster,), the means (cluster, feature) and the list of
+    per-cluster Cholesky factors (feature, feature); ``chol`` stacks the latter.
+    """
+    w = pm.Dirichlet("w", a=np.full(n_clusters, priors.dirichlet_alpha), dims="cluster")
+    mu = pm.Normal("mu", 0.0, priors.mu_sigma, dims=("cluster", "feature"))
+    # One LKJCholeskyCov per cluster: PyMC 5 implements its logp for a single matrix only.
+    chols = []
+    for k in range(n_clusters):
+        packed = pm.LKJCholeskyCov(
+            f"chol_packed_{k}",
+            n=n_features,
+            eta=priors.lkj_eta,
+            sd_dist=pm.HalfNormal.dist(priors.sd_sigma, shape=n_features),
+            compute_corr=False,
+        )
+        chols.append(pm.expand_packed_triangular(n_features, packed, lower=True))
+    pm.Deterministic("chol", pt.stack(chols), dims=("cluster", "feature", "feature_"))
+    return w, mu, chols
+
+
+def build_mixture_model(
+    X: pd.DataFrame | np.ndarray,
+    n_clusters: int = 3,
+    *,
+    priors: PriorSettings | None = None,
+    features: Sequence[str] = FEATURES,
+) -> pm.Model:
+    """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
+
+    Parameters
+    ----------
+    X : DataFrame or ndarray, shape (n_penguins, n_features)
+        Scaled measurements (``scaler.transform(df)``).
+    n_clusters : int, default 3
+    priors : PriorSettings, optional
+        Hyperparameters; the defaults are those of :class:`PriorSettings`.
+    features : sequence of str
+        Names of the columns of ``X``.
+
+    Returns
+    -------
+    pymc.Model
+        Free variables ``w``, ``mu``, ``chol_packed_{k}``; deterministic ``chol``;
+        observed ``x`` (penguin, feature).
+    """
+    values, index = check_scaled(X, features)
+    n_clusters = _check_n_clusters(n_clusters, len(values))
+    priors = priors or PriorSettings()
+    with pm.Model(coords=_coords(index, n_clusters, features)) as model:
+        w, mu, chols = _cluster_priors(n_clusters, len(features), priors)
+        pm.CustomDist(
+            "x",
+            w,
+            mu,
+            pt.stack(chols),
+            dist=_mixture_dist,
+            logp=_mixture_logp,
+            signature="(k),(k,d),(k,d,d)->(d)",
+            observed=values,
+            dims=("penguin", "feature"),
+        )
+    return model
+
+
+def _mixture_dist(w, mu, chol, size):
+    """The generative story: a ``pm.Mixture`` of ``MvNormal`` components."""
+    return pm.Mixture.dist(w=w, comp_dists=pm.MvNormal.dist(mu=mu, chol=chol), size=size)
+
+
+def _mixture_logp(value, w, mu, chol):
+    """The same density as :func:`_mixture_dist`, in one fused operation (see mixture_logp)."""
+    return mvnormal_mixture_logp(value, w, mu, chol)
+
+
+def build_categorical_model(
+    X: pd.DataFrame | np.ndarray,
+    n_clusters: int = 3,
+    *,
+    priors: PriorSettings | None = None,
+    features: Sequence[str] = FEATURES,
+) -> pm.Model:
+    """Gaussian mixture with an explicit ``Categorical`` label ``z`` per penguin.
+
+    Same parameters, priors and returned variables as :func:`build_mixture_model`,
+    plus the discrete ``z`` (penguin), which NUTS cannot sample: PyMC assigns it a
+    Gibbs step (``CategoricalGibbsMetropolis``) in a compound step.
+    """
+    values, index = check_scaled(X, features)
+    n_clusters = _check_n_clusters(n_clusters, len(values))
+    priors = priors or PriorSettings()
+    with pm.Model(coords=_coords(index, n_clusters, features)) as model:
+        w, mu, chols = _cluster_priors(n_clusters, len(features), priors)
+        z = pm.Categorical("z", p=w, dims="penguin")
+        pm.MvNormal("x", mu=mu[z], chol=pt.stack(chols)[z], observed=values, dims=("penguin", "feature"))
+    return model
+
+
+def em_initial_point(
+    X: pd.DataFrame | np.ndarray,
+    n_clusters: int = 3,
+    *,
+    random_seed: int = 0,
+    features: Sequence[str] = FEATURES,
+) -> dict[str, np.ndarray]:
+    """Starting values for the samplers from an EM fit (scikit-learn ``GaussianMixture``).
+
+    Starting every chain near the same mode keeps the chains from settling on
+    different permutations of the labels and from wandering through regions where
+    two components share one species.  Clusters are ordered by their mean of the
+    first feature, so the same data always give the same labels.
+
+    Returns
+    -------
+    dict
+        ``{"w": (cluster,), "mu": (cluster, feature), "chol_packed_k": (n_features * (n_features + 1) / 2,)}``
+        in the models' constrained space, ready for ``initvals`` or nutpie's ``initial_points``.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    values, _ = check_scaled(X, features)
+    n_clusters = _check_n_clusters(n_clusters, len(values))
+    gm = GaussianMixture(n_clusters, covariance_type="full", n_init=5, random_state=random_seed).fit(values)
+    order = np.argsort(gm.means_[:, 0])
+    rows, cols = np.tril_indices(values.shape[1])
+    point = {"w": gm.weights_[order], "mu": gm.means_[order]}
+    for k, j in enumerate(order):
+        point[f"chol_packed_{k}"] = np.linalg.cholesky(gm.covariances_[j])[rows, cols]
+    return point
