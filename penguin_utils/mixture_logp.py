@@ -23,12 +23,14 @@ and, with responsibilities ``r_ik = exp(q_ik - logp_i)`` and ``a = L_k^{-T} z``:
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.gradient import grad_undefined
+from pytensor.gradient import DisconnectedType, grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
@@ -36,6 +38,9 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 __all__ = ["MvNormalMixtureLogp", "MvNormalMixtureLogpGrad", "mvnormal_mixture_logp"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# PyTensor's on-disk Numba cache keys an Op by its class and props only; salting the key
+# with this file's hash makes an edited kernel recompile instead of reusing a stale one.
+_CACHE_SALT = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12], 16)
 # Reordering and fused multiply-add only: infinities and NaN keep their IEEE meaning.
 _FASTMATH = {"reassoc", "contract", "arcp"}
 
@@ -57,68 +62,61 @@ def _cluster_constants(w, chol):
     return const, inv_diag
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _scores(X, i, mu, chol, const, inv_diag, q, z):
-    """Return ``log sum_k w_k N(x_i | mu_k, L_k L_k^T)``.
-
-    Leaves the responsibilities ``p(k | x_i)`` in ``q`` (K,) and the whitened residuals
-    ``L_k^{-1} (x_i - mu_k)`` in ``z`` (K, D).
-    """
-    n_cluster, n_feature = mu.shape
-    top = -np.inf
-    for k in range(n_cluster):
-        sq = 0.0
-        for j in range(n_feature):
-            s = X[i, j] - mu[k, j]
-            for m in range(j):
-                s -= chol[k, j, m] * z[k, m]
-            s *= inv_diag[k, j]
-            z[k, j] = s
-            sq += s * s
-        q[k] = const[k] - 0.5 * sq
-        top = max(top, q[k])
-    total = 0.0
-    for k in range(n_cluster):
-        q[k] = math.exp(q[k] - top)
-        total += q[k]
-    inv_total = 1.0 / total
-    for k in range(n_cluster):
-        q[k] *= inv_total
-    return top + math.log(total)
-
-
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _mixture_logp(X, w, mu, chol):
+    """Per-row log-density (N,), responsibilities (N, K) and whitened residuals (N, K, D)."""
+    n_penguin = X.shape[0]
     n_cluster, n_feature = mu.shape
     const, inv_diag = _cluster_constants(w, chol)
-    out = np.empty(X.shape[0])
-    q = np.empty(n_cluster)
-    z = np.empty((n_cluster, n_feature))
-    for i in range(X.shape[0]):
-        out[i] = _scores(X, i, mu, chol, const, inv_diag, q, z)
-    return out
+    logp = np.empty(n_penguin)
+    resp = np.empty((n_penguin, n_cluster))
+    white = np.empty((n_penguin, n_cluster, n_feature))
+    for i in range(n_penguin):
+        top = -np.inf
+        for k in range(n_cluster):
+            sq = 0.0
+            for j in range(n_feature):  # forward substitution: L_k z = x_i - mu_k
+                s = X[i, j] - mu[k, j]
+                for m in range(j):
+                    s -= chol[k, j, m] * white[i, k, m]
+                s *= inv_diag[k, j]
+                white[i, k, j] = s
+                sq += s * s
+            resp[i, k] = const[k] - 0.5 * sq
+            top = max(top, resp[i, k])
+        total = 0.0
+        for k in range(n_cluster):
+            resp[i, k] = math.exp(resp[i, k] - top)
+            total += resp[i, k]
+        inv_total = 1.0 / total
+        for k in range(n_cluster):
+            resp[i, k] *= inv_total
+        logp[i] = top + math.log(total)
+    return logp, resp, white
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _mixture_logp_grad(X, w, mu, chol, g):
-    n_cluster, n_feature = mu.shape
-    const, inv_diag = _cluster_constants(w, chol)
-    q = np.empty(n_cluster)
-    z = np.empty((n_cluster, n_feature))
+def _mixture_logp_grad(w, chol, resp, white, g):
+    """Gradient of ``sum_i g_i logp_i`` with respect to ``w``, ``mu`` and ``chol``."""
+    n_penguin, n_cluster, n_feature = white.shape
+    inv_diag = np.empty((n_cluster, n_feature))
+    for k in range(n_cluster):
+        for j in range(n_feature):
+            inv_diag[k, j] = 1.0 / chol[k, j, j]
     # Responsibility-weighted sums of 1, z and z z^T per cluster; the L^{-T} solves
     # then happen once per cluster instead of once per penguin.
     r_sum = np.zeros(n_cluster)
     rz = np.zeros((n_cluster, n_feature))
     rzz = np.zeros((n_cluster, n_feature, n_feature))
-    for i in range(X.shape[0]):
-        _scores(X, i, mu, chol, const, inv_diag, q, z)
+    for i in range(n_penguin):
         for k in range(n_cluster):
-            r = g[i] * q[k]
+            r = g[i] * resp[i, k]
             r_sum[k] += r
             for j in range(n_feature):
-                rz[k, j] += r * z[k, j]
+                rz_j = r * white[i, k, j]
+                rz[k, j] += rz_j
                 for m in range(j + 1):
-                    rzz[k, j, m] += r * z[k, j] * z[k, m]
+                    rzz[k, j, m] += rz_j * white[i, k, m]
     d_w = r_sum / w
     d_mu = np.zeros((n_cluster, n_feature))
     d_chol = np.zeros((n_cluster, n_feature, n_feature))
@@ -152,7 +150,9 @@ class MvNormalMixtureLogp(Op):
     """Per-row log-density of a mixture of multivariate normals.
 
     Inputs ``X`` (N, D), ``w`` (K,), ``mu`` (K, D), ``chol`` (K, D, D) lower Cholesky
-    factors (entries above the diagonal are ignored); output (N,).
+    factors (entries above the diagonal are ignored). Outputs the log-density (N,) and,
+    for the gradient, the responsibilities (N, K) and whitened residuals (N, K, D), so
+    that the backward pass need not repeat the triangular solves and exponentials.
     """
 
     __props__ = ()
@@ -162,32 +162,45 @@ class MvNormalMixtureLogp(Op):
         for var, ndim, name in zip(inputs, (2, 1, 2, 3), ("X", "w", "mu", "chol")):
             if var.ndim != ndim:
                 raise TypeError(f"{name} must have {ndim} dimensions, got {var.ndim}.")
-        return Apply(self, inputs, [pt.vector(dtype="float64")])
+        outputs = [pt.vector(dtype="float64"), pt.matrix(dtype="float64"), pt.tensor3(dtype="float64")]
+        return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
-        outputs[0][0] = _mixture_logp(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
+        results = _mixture_logp(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
+        for out, value in zip(outputs, results):
+            out[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
-        return [(shapes[0][0],)]
+        (n, d), (k,) = shapes[0], shapes[1]
+        return [(n,), (n, k), (n, k, d)]
 
     def grad(self, inputs, output_grads):
-        d_w, d_mu, d_chol = MvNormalMixtureLogpGrad()(*inputs, output_grads[0])
-        return [grad_undefined(self, 0, inputs[0], "X is data; it has no gradient."), d_w, d_mu, d_chol]
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            raise NotImplementedError("Only the log-density output of MvNormalMixtureLogp is differentiable.")
+        X, w, mu, chol = inputs
+        _, resp, white = self(*inputs)
+        d_w, d_mu, d_chol = MvNormalMixtureLogpGrad()(w, chol, resp, white, output_grads[0])
+        return [grad_undefined(self, 0, X, "X is data; it has no gradient."), d_w, d_mu, d_chol]
+
+    def connection_pattern(self, node):
+        return [[True, False, False], [True, False, False], [True, False, False], [True, False, False]]
 
 
 class MvNormalMixtureLogpGrad(Op):
     """Vector-Jacobian product of :class:`MvNormalMixtureLogp`.
 
-    Inputs ``X, w, mu, chol`` as there plus ``g`` (N,), the gradient of a scalar with
-    respect to the per-row log-densities; outputs the gradient with respect to
+    Inputs ``w`` (K,), ``chol`` (K, D, D), the responsibilities (N, K) and whitened
+    residuals (N, K, D) from the forward pass, and ``g`` (N,), the gradient of a scalar
+    with respect to the per-row log-densities. Outputs the gradient with respect to
     ``w`` (K,), ``mu`` (K, D) and ``chol`` (K, D, D) (lower triangle; zeros above).
     """
 
     __props__ = ()
 
-    def make_node(self, X, w, mu, chol, g):
-        inputs = [*_as_inputs(X, w, mu, chol), pt.as_tensor_variable(g, dtype="float64")]
-        return Apply(self, inputs, [inp.type() for inp in inputs[1:4]])
+    def make_node(self, w, chol, resp, white, g):
+        inputs = [pt.as_tensor_variable(v, dtype="float64") for v in (w, chol, resp, white, g)]
+        w, chol = inputs[0], inputs[1]
+        return Apply(self, inputs, [w.type(), pt.matrix(dtype="float64"), chol.type()])
 
     def perform(self, node, inputs, outputs):
         grads = _mixture_logp_grad(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
@@ -195,7 +208,8 @@ class MvNormalMixtureLogpGrad(Op):
             out[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
-        return shapes[1:4]
+        (k,), chol_shape, _, white_shape, _ = shapes
+        return [(k,), (k, white_shape[2]), chol_shape]
 
 
 @register_funcify_default_op_cache_key(MvNormalMixtureLogp)
@@ -206,24 +220,24 @@ def _numba_mixture_logp(op, node=None, **kwargs):
             np.ascontiguousarray(X), np.ascontiguousarray(w), np.ascontiguousarray(mu), np.ascontiguousarray(chol)
         )
 
-    return mixture_logp
+    return mixture_logp, _CACHE_SALT
 
 
 @register_funcify_default_op_cache_key(MvNormalMixtureLogpGrad)
 def _numba_mixture_logp_grad(op, node=None, **kwargs):
     @numba.njit
-    def mixture_logp_grad(X, w, mu, chol, g):
+    def mixture_logp_grad(w, chol, resp, white, g):
         return _mixture_logp_grad(
-            np.ascontiguousarray(X),
             np.ascontiguousarray(w),
-            np.ascontiguousarray(mu),
             np.ascontiguousarray(chol),
+            np.ascontiguousarray(resp),
+            np.ascontiguousarray(white),
             np.ascontiguousarray(g),
         )
 
-    return mixture_logp_grad
+    return mixture_logp_grad, _CACHE_SALT
 
 
 def mvnormal_mixture_logp(X, w, mu, chol) -> pt.TensorVariable:
     """Symbolic per-row log-density (N,) of the mixture; see :class:`MvNormalMixtureLogp`."""
-    return MvNormalMixtureLogp()(X, w, mu, chol)
+    return MvNormalMixtureLogp()(X, w, mu, chol)[0]

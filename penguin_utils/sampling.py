@@ -13,9 +13,10 @@ from __future__ import annotations
 import arviz as az
 import pymc as pm
 
+from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 
-__all__ = ["compile_mixture", "sample_categorical", "sample_mixture"]
+__all__ = ["compile_mixture", "fit_mixture", "sample_categorical", "sample_mixture"]
 
 
 def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
@@ -87,7 +88,8 @@ def sample_categorical(
     *,
     draws: int = 100,
     tune: int = 100,
-    chains: int = 1,
+    chains: int = 2,
+    cores: int = 2,
     random_seed: int = 0,
 ) -> az.InferenceData:
     """Sample the explicit-categorical model with the compound NUTS + Gibbs step.
@@ -108,7 +110,7 @@ def sample_categorical(
             draws=draws,
             tune=tune,
             chains=chains,
-            cores=1,
+            cores=cores,
             step=steps,
             initvals=initial_point,
             random_seed=random_seed,
@@ -116,3 +118,23 @@ def sample_categorical(
             compile_kwargs={"mode": "NUMBA"},
         )
     return align_chains(idata) if chains > 1 else idata
+
+
+def fit_mixture(
+    X,
+    n_clusters: int = 3,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int = 0,
+) -> az.InferenceData:
+    """Build, compile and sample the mixture model on scaled data ``X`` in one call.
+
+    The steps of chapter 3 (:func:`~penguin_utils.models.build_mixture_model`,
+    :func:`~penguin_utils.models.em_initial_point`, :func:`compile_mixture`,
+    :func:`sample_mixture`) with the book's defaults.
+    """
+    model = build_mixture_model(X, n_clusters)
+    compiled = compile_mixture(model, em_initial_point(X, n_clusters, random_seed=random_seed))
+    return sample_mixture(compiled, draws=draws, tune=tune, chains=chains, random_seed=random_seed)

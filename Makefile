@@ -1,0 +1,34 @@
+# Two commands set everything up: `make book` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+# Matplotlib draws to files, never to a window, in builds and tests.
+export MPLBACKEND := Agg
+
+.PHONY: book test lab benchmark clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	@touch $(STAMP)
+
+book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
+	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+
+lab: $(STAMP)  ## Open the chapters in JupyterLab
+	$(BIN)/jupyter lab book
+
+benchmark: $(STAMP)  ## Time every model and sampler; prints the table shown in the book
+	$(BIN)/python benchmarks/compare_samplers.py
+	$(BIN)/python benchmarks/logp_eval.py
+
+clean:
+	rm -rf _build book/fits

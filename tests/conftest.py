@@ -1,0 +1,54 @@
+"""Shared fixtures: the real data, and small random posteriors in the models' layout."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pytest
+import xarray as xr
+
+from penguin_utils.data import FEATURES, load_penguins
+from penguin_utils.scaling import fit_scaler
+
+
+@pytest.fixture(scope="session")
+def penguins():
+    return load_penguins()
+
+
+@pytest.fixture(scope="session")
+def scaler(penguins):
+    return fit_scaler(penguins)
+
+
+@pytest.fixture(scope="session")
+def X(penguins, scaler):
+    return scaler.transform(penguins)
+
+
+def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False):
+    """An InferenceData with random ``w``, ``mu``, ``chol`` laid out as the models make them."""
+    rng = np.random.default_rng(seed)
+    n_feature = len(FEATURES)
+    w = rng.dirichlet(np.ones(n_cluster), size=(n_chain, n_draw))
+    mu = rng.normal(0, 1, size=(n_chain, n_draw, n_cluster, n_feature))
+    chol = np.tril(rng.normal(0, 0.3, size=(n_chain, n_draw, n_cluster, n_feature, n_feature)))
+    diag = np.arange(n_feature)
+    chol[..., diag, diag] = rng.uniform(0.3, 1.2, size=(n_chain, n_draw, n_cluster, n_feature))
+    coords = {
+        "chain": np.arange(n_chain),
+        "draw": np.arange(n_draw),
+        "cluster": np.arange(n_cluster),
+        "feature": list(FEATURES),
+        "feature_": list(FEATURES),
+    }
+    data = {
+        "w": (("chain", "draw", "cluster"), w),
+        "mu": (("chain", "draw", "cluster", "feature"), mu),
+        "chol": (("chain", "draw", "cluster", "feature", "feature_"), chol),
+    }
+    if with_packed:
+        rows, cols = np.tril_indices(n_feature)
+        for k in range(n_cluster):
+            data[f"chol_packed_{k}"] = (("chain", "draw", "packed"), chol[:, :, k][..., rows, cols])
+    return az.InferenceData(posterior=xr.Dataset(data, coords=coords))

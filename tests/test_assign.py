@@ -1,0 +1,120 @@
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.stats import multivariate_normal
+from sklearn.mixture import GaussianMixture
+
+from conftest import random_posterior
+from penguin_utils.assign import assign_clusters, cluster_probabilities, component_logp, label_frequencies
+from penguin_utils.data import FEATURES
+
+
+def test_component_logp_matches_scipy_for_every_draw(X):
+    idata = random_posterior(n_chain=3, n_draw=4, seed=1)
+    got = component_logp(idata, X)
+    assert got.dims == ("chain", "draw", "penguin", "cluster")
+    assert got.shape == (3, 4, len(X), 3)
+    np.testing.assert_array_equal(got["penguin"], X.index)
+    post = idata.posterior
+    for c in range(3):
+        for s in range(4):
+            for k in range(3):
+                L = post["chol"].values[c, s, k]
+                expected = np.log(post["w"].values[c, s, k]) + multivariate_normal(
+                    post["mu"].values[c, s, k], L @ L.T
+                ).logpdf(X.to_numpy())
+                np.testing.assert_allclose(got.values[c, s, :, k], expected, rtol=1e-10, atol=1e-8)
+
+
+def test_single_draw_probabilities_match_sklearn(X):
+    idata = random_posterior(n_chain=1, n_draw=1, seed=2)
+    post = idata.posterior
+    chol = post["chol"].values[0, 0]
+    gm = GaussianMixture(3, covariance_type="full")
+    gm.weights_ = post["w"].values[0, 0]
+    gm.means_ = post["mu"].values[0, 0]
+    gm.covariances_ = chol @ np.swapaxes(chol, -1, -2)
+    gm.precisions_cholesky_ = np.swapaxes(np.linalg.inv(chol), -1, -2)
+    probs = cluster_probabilities(idata, X)
+    np.testing.assert_allclose(probs.to_numpy(), gm.predict_proba(X.to_numpy()), atol=1e-8)
+
+
+def test_probabilities_average_per_draw_normalised_values(X):
+    idata = random_posterior(n_chain=2, n_draw=5, seed=3)
+    probs = cluster_probabilities(idata, X)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-12)
+    # per draw, normalise per penguin (not over the whole matrix), then average
+    lp = component_logp(idata, X).values
+    per_draw = np.exp(lp - lp.max(axis=-1, keepdims=True))
+    per_draw /= per_draw.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(probs.to_numpy(), per_draw.mean(axis=(0, 1)), atol=1e-12)
+    assert list(probs.columns) == [0, 1, 2]
+    pd.testing.assert_index_equal(probs.index, X.index, check_names=False)
+
+
+def test_assign_clusters_summarises_the_probabilities(X):
+    idata = random_posterior(n_chain=2, n_draw=5, seed=4)
+    out = assign_clusters(idata, X)
+    probs = out[[0, 1, 2]].to_numpy()
+    np.testing.assert_array_equal(out["cluster"], probs.argmax(axis=1))
+    np.testing.assert_allclose(out["probability"], probs.max(axis=1))
+    expected_entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    np.testing.assert_allclose(out["entropy"], expected_entropy, atol=1e-12)
+    assert (out["entropy"] >= -1e-15).all() and (out["entropy"] <= np.log(3) + 1e-12).all()
+
+
+def test_new_penguins_given_as_an_array(X):
+    idata = random_posterior(seed=5)
+    new = X.to_numpy()[:7]
+    probs = cluster_probabilities(idata, new)
+    np.testing.assert_allclose(probs.to_numpy(), cluster_probabilities(idata, X.iloc[:7]).to_numpy())
+    assert list(probs.index) == list(range(7))
+
+
+def test_label_frequencies_counts_z():
+    idata = random_posterior(n_chain=2, n_draw=4, seed=6)
+    z = np.array([[[0, 1], [0, 1], [0, 2], [0, 1]], [[0, 1], [1, 1], [0, 1], [0, 1]]])
+    idata.posterior["z"] = xr.DataArray(z, dims=("chain", "draw", "penguin"), coords={"penguin": [10, 11]})
+    out = label_frequencies(idata)
+    np.testing.assert_allclose(out.loc[10, [0, 1, 2]], [7 / 8, 1 / 8, 0])
+    np.testing.assert_allclose(out.loc[11, [0, 1, 2]], [0, 7 / 8, 1 / 8])
+    assert list(out["cluster"]) == [0, 1]
+    with pytest.raises(ValueError, match="needs a posterior with the labels z"):
+        label_frequencies(random_posterior())
+
+
+def test_bad_posteriors_are_refused(X):
+    with pytest.raises(ValueError, match="no posterior group"):
+        cluster_probabilities(object(), X)
+    idata = random_posterior()
+    no_mu = idata.copy()
+    no_mu.posterior = no_mu.posterior.drop_vars("mu")
+    with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['mu'\]"):
+        assign_clusters(no_mu, X)
+    renamed = idata.copy()
+    renamed.posterior = renamed.posterior.assign_coords(feature=["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="fitted on features"):
+        component_logp(renamed, X)
+    bad_chol = idata.copy()
+    bad_chol.posterior["chol"] = -bad_chol.posterior["chol"]
+    with pytest.raises(ValueError, match="positive, finite diagonal"):
+        component_logp(bad_chol, X)
+    transposed = idata.copy()
+    transposed.posterior["mu"] = transposed.posterior["mu"].transpose("chain", "draw", "feature", "cluster")
+    with pytest.raises(ValueError, match="has dims"):
+        component_logp(transposed, X)
+
+
+def test_bad_data_is_refused(penguins, X):
+    idata = random_posterior()
+    with pytest.raises(ValueError, match="looks unscaled"):
+        cluster_probabilities(idata, penguins[list(FEATURES)])
+    with pytest.raises(ValueError, match="missing the column"):
+        cluster_probabilities(idata, X.drop(columns="bill_depth_mm"))
+    with pytest.raises(ValueError, match=r"shape \(n_penguins, 4\)"):
+        cluster_probabilities(idata, np.zeros((3, 5)))
+    inf = X.copy()
+    inf.iloc[3, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        cluster_probabilities(idata, inf)

@@ -1,0 +1,58 @@
+"""pyproject.toml (the pip route) and environment.yml (the conda route) list the same packages."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Packages whose conda-forge name differs from the PyPI name.
+CONDA_NAMES = {"graphviz": "python-graphviz"}
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement.strip()).groups()
+    return name.lower(), spec.replace(" ", "")
+
+
+def _pip_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    out = {}
+    for req in reqs:
+        name, spec = _split(req)
+        out[CONDA_NAMES.get(name, name)] = spec
+    return out
+
+
+def _conda_requirements() -> tuple[dict[str, str], list]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = {}, []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip += dep["pip"]
+            continue
+        name, spec = _split(dep)
+        if name not in {"python", "pip"}:
+            conda[name] = spec
+    return conda, pip
+
+
+def test_same_packages_and_version_ranges():
+    conda, _ = _conda_requirements()
+    assert conda == _pip_requirements()
+
+
+def test_conda_environment_installs_the_package_itself():
+    _, pip = _conda_requirements()
+    assert pip == ["-e ."]
+
+
+def test_python_versions_agree():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert project["requires-python"] == ">=3.11"
+    assert "python>=3.11" in env["dependencies"]

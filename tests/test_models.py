@@ -1,0 +1,122 @@
+import numpy as np
+import pymc as pm
+import pytest
+from pymc.initial_point import make_initial_point_fn
+
+from penguin_utils.data import FEATURES
+from penguin_utils.models import (
+    PriorSettings,
+    build_categorical_model,
+    build_mixture_model,
+    em_initial_point,
+)
+
+SHARED = ["w", "mu", "chol_packed_0", "chol_packed_1", "chol_packed_2"]
+
+
+@pytest.fixture(scope="module")
+def models(X):
+    return build_mixture_model(X), build_categorical_model(X)
+
+
+def test_both_models_expose_the_same_named_variables(models, X):
+    for model in models:
+        assert [rv.name for rv in model.free_RVs if rv.name != "z"] == SHARED
+        assert model.named_vars_to_dims["w"] == ("cluster",)
+        assert model.named_vars_to_dims["mu"] == ("cluster", "feature")
+        assert model.named_vars_to_dims["chol"] == ("cluster", "feature", "feature_")
+        assert model.named_vars_to_dims["x"] == ("penguin", "feature")
+        assert list(model.coords["feature"]) == list(FEATURES)
+        np.testing.assert_array_equal(model.coords["penguin"], X.index)
+    assert models[1].named_vars_to_dims["z"] == ("penguin",)
+
+
+def test_shared_priors_have_the_same_log_density(models, X):
+    mixture, categorical = models
+    point = em_initial_point(X)
+    values = {}
+    for model in models:
+        ip = _transformed_point(model, point)
+        values[model] = [float(model.compile_logp(vars=[model[name]])(ip)) for name in SHARED]
+    np.testing.assert_allclose(values[mixture], values[categorical], rtol=1e-12)
+    assert np.all(np.isfinite(values[mixture]))
+
+
+def test_mixture_likelihood_equals_pm_mixture(X):
+    """The fused likelihood of ``x`` is the density of pm.Mixture over MvNormal components."""
+    model = build_mixture_model(X)
+    point = em_initial_point(X)
+    ip = _transformed_point(model, point)
+    got = model.compile_logp(vars=[model["x"]], sum=True)(ip)
+    chol = [np.linalg.cholesky(c) for c in _covs(point)]
+    comps = [pm.MvNormal.dist(mu=point["mu"][k], chol=chol[k]) for k in range(3)]
+    ref = pm.logp(pm.Mixture.dist(w=point["w"], comp_dists=comps, shape=X.shape), X.to_numpy()).sum().eval()
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def _transformed_point(model, point):
+    """``point`` (constrained values) in the model's unconstrained value space."""
+    return make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(), return_transformed=True)(0)
+
+
+def _covs(point):
+    rows, cols = np.tril_indices(len(FEATURES))
+    out = []
+    for k in range(len(point["w"])):
+        L = np.zeros((len(FEATURES),) * 2)
+        L[rows, cols] = point[f"chol_packed_{k}"]
+        out.append(L @ L.T)
+    return out
+
+
+def test_prior_predictive_draws_from_the_mixture(X):
+    model = build_mixture_model(X.iloc[:40])
+    with model:
+        prior = pm.sample_prior_predictive(draws=5, random_seed=1)
+    assert prior.prior_predictive["x"].shape == (1, 5, 40, 4)
+    assert prior.prior["chol"].shape == (1, 5, 3, 4, 4)
+    np.testing.assert_array_equal(np.triu(prior.prior["chol"].values, 1), 0)
+
+
+def test_n_clusters_sets_the_cluster_dim(X):
+    model = build_mixture_model(X, n_clusters=2)
+    assert list(model.coords["cluster"]) == [0, 1]
+    assert [rv.name for rv in model.free_RVs] == ["w", "mu", "chol_packed_0", "chol_packed_1"]
+
+
+def test_array_input_gets_a_range_index(X):
+    model = build_mixture_model(X.to_numpy())
+    np.testing.assert_array_equal(model.coords["penguin"], np.arange(len(X)))
+
+
+@pytest.mark.parametrize("build", [build_mixture_model, build_categorical_model, em_initial_point])
+def test_bad_input_is_refused(build, penguins, X):
+    with pytest.raises(ValueError, match="looks unscaled"):
+        build(penguins[list(FEATURES)])
+    with pytest.raises(ValueError, match="not features"):
+        build(X.assign(extra=0.0))
+    with pytest.raises(ValueError, match=r"shape \(n_penguins, 4\)"):
+        build(X.to_numpy()[:, :3])
+    nan = X.copy()
+    nan.iloc[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        build(nan)
+    with pytest.raises(ValueError, match="positive integer"):
+        build(X, n_clusters=0)
+    with pytest.raises(ValueError, match="more than the 2 penguins"):
+        build(X.iloc[:2], n_clusters=3)
+
+
+def test_prior_settings_must_be_positive():
+    with pytest.raises(ValueError, match="lkj_eta must be a positive number"):
+        PriorSettings(lkj_eta=0)
+    assert "mu_sigma=1.5" in repr(PriorSettings())
+
+
+def test_em_initial_point_is_ordered_and_reproducible(X):
+    a, b = em_initial_point(X), em_initial_point(X)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert np.all(np.diff(a["mu"][:, 0]) > 0)
+    np.testing.assert_allclose(a["w"].sum(), 1)
+    assert a["chol_packed_0"].shape == (10,)
