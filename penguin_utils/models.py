@@ -109,6 +109,7 @@ def build_mixture_model(
     *,
     priors: PriorSettings | None = None,
     features: Sequence[str] = FEATURES,
+    fused_logp: bool = True,
 ) -> pm.Model:
     """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
 
@@ -121,6 +122,12 @@ def build_mixture_model(
         Hyperparameters; the defaults are those of :class:`PriorSettings`.
     features : sequence of str
         Names of the columns of ``X``.
+    fused_logp : bool, default True
+        Evaluate the likelihood with the fused operation of
+        :mod:`penguin_utils.mixture_logp` (same density, about ten times cheaper per NUTS
+        step). With False, PyMC derives the likelihood from ``pm.Mixture`` over a list of
+        ``MvNormal`` components, as the original blog post did. Either way, forward
+        sampling (prior and posterior predictive) uses ``pm.Mixture``.
 
     Returns
     -------
@@ -133,6 +140,10 @@ def build_mixture_model(
     priors = priors or PriorSettings()
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols = _cluster_priors(n_clusters, len(features), priors)
+        if not fused_logp:
+            components = [pm.MvNormal.dist(mu=mu[k], chol=chols[k]) for k in range(n_clusters)]
+            pm.Mixture("x", w=w, comp_dists=components, observed=values, dims=("penguin", "feature"))
+            return model
         pm.CustomDist(
             "x",
             w,

@@ -42,31 +42,23 @@ def test_shared_priors_have_the_same_log_density(models, X):
     assert np.all(np.isfinite(values[mixture]))
 
 
-def test_mixture_likelihood_equals_pm_mixture(X):
-    """The fused likelihood of ``x`` is the density of pm.Mixture over MvNormal components."""
-    model = build_mixture_model(X)
+def test_fused_likelihood_equals_pm_mixture(X):
+    """Value and gradient of the fused model equal those PyMC derives from pm.Mixture."""
+    fused, reference = build_mixture_model(X), build_mixture_model(X, fused_logp=False)
+    assert type(reference["x"].owner.op).__name__ == "MixtureRV"
     point = em_initial_point(X)
-    ip = _transformed_point(model, point)
-    got = model.compile_logp(vars=[model["x"]], sum=True)(ip)
-    chol = [np.linalg.cholesky(c) for c in _covs(point)]
-    comps = [pm.MvNormal.dist(mu=point["mu"][k], chol=chol[k]) for k in range(3)]
-    ref = pm.logp(pm.Mixture.dist(w=point["w"], comp_dists=comps, shape=X.shape), X.to_numpy()).sum().eval()
-    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    for shift in [0.0, 0.3]:
+        moved = {**point, "mu": point["mu"] + shift}
+        ip = _transformed_point(fused, moved)
+        got = fused.compile_logp()(ip), fused.compile_dlogp()(ip)
+        expected = reference.compile_logp()(ip), reference.compile_dlogp()(ip)
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-9, atol=1e-9)
 
 
 def _transformed_point(model, point):
     """``point`` (constrained values) in the model's unconstrained value space."""
     return make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(), return_transformed=True)(0)
-
-
-def _covs(point):
-    rows, cols = np.tril_indices(len(FEATURES))
-    out = []
-    for k in range(len(point["w"])):
-        L = np.zeros((len(FEATURES),) * 2)
-        L[rows, cols] = point[f"chol_packed_{k}"]
-        out.append(L @ L.T)
-    return out
 
 
 def test_prior_predictive_draws_from_the_mixture(X):
