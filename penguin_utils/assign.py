@@ -91,7 +91,7 @@ def _summarise(probs: pd.DataFrame) -> pd.DataFrame:
     """Add the most probable cluster, its probability and the entropy (nats)."""
     p = probs.to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        entropy = 0.0 - np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)  # 0.0 - x: no -0.0
     out = probs.copy()
     out["cluster"] = probs.columns.to_numpy()[p.argmax(axis=1)]
     out["probability"] = p.max(axis=1)

@@ -28,6 +28,7 @@ __all__ = [
     "PriorSettings",
     "build_categorical_model",
     "build_mixture_model",
+    "describe_model",
     "em_initial_point",
 ]
 
@@ -222,3 +223,39 @@ def em_initial_point(
     for k, j in enumerate(order):
         point[f"chol_packed_{k}"] = np.linalg.cholesky(gm.covariances_[j])[rows, cols]
     return point
+
+
+def describe_model(model: pm.Model) -> pd.DataFrame:
+    """A table of the model's variables: a text stand-in for ``pm.model_to_graphviz``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variable, indexed by name, with its ``role`` (free, deterministic,
+        observed), ``distribution`` and ``dims`` (or the shape, for variables without dims).
+    """
+    start = model.initial_point()
+    rows = []
+    roles = [("free", model.free_RVs), ("deterministic", model.deterministics), ("observed", model.observed_RVs)]
+    for role, variables in roles:
+        for var in variables:
+            dims = model.named_vars_to_dims.get(var.name)
+            if dims:
+                layout = "(" + ", ".join(f"{d}={len(model.coords[d])}" for d in dims) + ")"
+            else:
+                layout = str(start[model.rvs_to_values[var].name].shape)
+            op = var.owner.op
+            rows.append(
+                {
+                    "variable": var.name,
+                    "role": role,
+                    "distribution": "" if role == "deterministic" else _distribution_name(op),
+                    "dims": layout,
+                }
+            )
+    return pd.DataFrame(rows).set_index("variable")
+
+
+def _distribution_name(op) -> str:
+    name = getattr(op, "name", None) or type(op).__name__.strip("_").removesuffix("RV")
+    return name.replace("_", " ")
