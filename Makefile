@@ -29,6 +29,7 @@ lab: $(STAMP)  ## Open the chapters in JupyterLab
 benchmark: $(STAMP)  ## Time every model and sampler; prints the table shown in the book
 	$(BIN)/python benchmarks/compare_samplers.py
 	$(BIN)/python benchmarks/logp_eval.py
+	$(BIN)/python benchmarks/assign_speed.py
 
 clean:
 	rm -rf _build book/fits

@@ -80,7 +80,8 @@ def align_chains(idata, reference: np.ndarray | None = None) -> az.InferenceData
             for name, var in chain.data_vars.items()
             if "cluster" in var.dims
         }
-        updates |= {packed[k]: chain[packed[perm[c, k]]] for k in packed}
+        # Values move between the packed variables; each keeps its own dims and coords.
+        updates |= {packed[k]: chain[packed[k]].copy(data=chain[packed[perm[c, k]]].values) for k in packed}
         if "z" in chain:
             updates["z"] = chain["z"].copy(data=inverse[c][chain["z"].values])
         chains.append(chain.assign(updates))

@@ -40,9 +40,10 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     model : pymc.Model
         From :func:`~penguin_utils.models.build_mixture_model`.
     initial_point : dict
-        From :func:`~penguin_utils.models.em_initial_point`. The covariance factors are
-        jittered per chain; means and weights start at the EM values so that every
-        chain starts next to the same labelling.
+        From :func:`~penguin_utils.models.em_initial_point`. Every chain starts exactly
+        there, without nutpie's default jitter, so that all chains start with the same
+        labelling and away from poor local modes; the chains still differ through their
+        random momenta.
 
     Returns
     -------
@@ -51,10 +52,7 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     import nutpie
 
     _check_initial_point(model, initial_point)
-    jitter = set()
-    return nutpie.compile_pymc_model(
-        model, backend="numba", initial_points=initial_point, jitter_rvs=jitter
-    )
+    return nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_point, jitter_rvs=set())
 
 
 def sample_mixture(

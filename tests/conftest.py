@@ -50,5 +50,6 @@ def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False
     if with_packed:
         rows, cols = np.tril_indices(n_feature)
         for k in range(n_cluster):
-            data[f"chol_packed_{k}"] = (("chain", "draw", "packed"), chol[:, :, k][..., rows, cols])
+            # PyMC gives every packed variable a dim of its own
+            data[f"chol_packed_{k}"] = (("chain", "draw", f"chol_packed_{k}_dim_0"), chol[:, :, k][..., rows, cols])
     return az.InferenceData(posterior=xr.Dataset(data, coords=coords))

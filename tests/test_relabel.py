@@ -13,7 +13,10 @@ def _scramble(idata, perms):
     for c, perm in enumerate(perms):
         chain = post.isel(chain=[c])
         upd = {n: v.isel(cluster=list(perm)).assign_coords(cluster=v["cluster"]) for n, v in chain.data_vars.items() if "cluster" in v.dims}
-        upd |= {f"chol_packed_{k}": chain[f"chol_packed_{perm[k]}"] for k in range(len(perm))}
+        upd |= {
+            f"chol_packed_{k}": chain[f"chol_packed_{k}"].copy(data=chain[f"chol_packed_{perm[k]}"].values)
+            for k in range(len(perm))
+        }
         if "z" in chain:
             inverse = np.argsort(perm)
             upd["z"] = chain["z"].copy(data=inverse[chain["z"].values])
