@@ -21,7 +21,7 @@ book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
-	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
 
 lab: $(STAMP)  ## Open the chapters in JupyterLab
 	$(BIN)/jupyter lab book

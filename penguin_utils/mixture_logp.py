@@ -4,8 +4,9 @@
 operations (triangular solves, broadcasts, logsumexp) and the same again for the
 gradient; on a 342 × 4 data set their overhead, not the arithmetic, sets the cost of one
 NUTS step.  :class:`MvNormalMixtureLogp` computes the per-penguin log-likelihood in a
-single loop nest, and :class:`MvNormalMixtureLogpGrad` its exact gradient, so that one
-logp + gradient evaluation touches the data twice.  Both have a NumPy ``perform`` (for
+single loop nest and keeps what it passed through (responsibilities, whitened residuals),
+so that :class:`MvNormalMixtureLogpGrad`, its exact gradient, is a few weighted sums and
+one small triangular solve per cluster.  Both have a NumPy ``perform`` (for
 PyTensor's default backend and for testing) and a Numba implementation, used by PyTensor's
 NUMBA mode and by nutpie.
 
