@@ -5,8 +5,6 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
-# Matplotlib draws to files, never to a window, in builds and tests.
-export MPLBACKEND := Agg
 
 .PHONY: book test lab benchmark clean
 
