@@ -7,7 +7,7 @@ Accuracy is against the species: misassigned penguins after matching clusters to
 species, and the adjusted Rand index. r_hat and bulk ESS are the worst over ``w`` and
 ``mu``, after aligning the chains' labels.
 
-Run: ``.venv/bin/python benchmarks/compare_samplers.py`` (about 15 minutes on 2 cores;
+Run: ``.venv/bin/python benchmarks/compare_samplers.py`` (about 4 minutes on 2 cores;
 ``--quick`` for a smoke run). Writes benchmarks/results.md.
 """
 
