@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[book,test]'
 	@touch $(STAMP)
 
+# Sphinx re-executes only the chapters that changed; a change to the package or the book's
+# configuration can change any chapter's output, so then every chapter is rebuilt.
+BOOK_STAMP := _build/.built-stamp
+REBUILD_ALL = $(if $(wildcard $(BOOK_STAMP)),$(if $(shell find penguin_utils _config.yml _toc.yml benchmarks -newer $(BOOK_STAMP) -name '*.*' | head -n 1),--all),--all)
+
 book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . -W -n --keep-going $(REBUILD_ALL)
+	@touch $(BOOK_STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
