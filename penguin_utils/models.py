@@ -81,11 +81,12 @@ def _check_n_clusters(n_clusters: int, n_penguins: int) -> int:
     return int(n_clusters)
 
 
-def _cluster_priors(n_clusters: int, n_features: int, priors: PriorSettings) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable]]:
+def _cluster_priors(n_clusters: int, n_features: int, priors: PriorSettings) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable]:
     """Add ``w``, ``mu`` and ``chol`` to the model on the context stack.
 
-    Returns the weights (cluster,), the means (cluster, feature) and the list of
-    per-cluster Cholesky factors (feature, feature); ``chol`` stacks the latter.
+    Returns the weights (cluster,), the means (cluster, feature), the list of
+    per-cluster Cholesky factors (feature, feature) and ``chol``, their stack
+    (cluster, feature, feature).
     """
     w = pm.Dirichlet("w", a=np.full(n_clusters, priors.dirichlet_alpha), dims="cluster")
     mu = pm.Normal("mu", 0.0, priors.mu_sigma, dims=("cluster", "feature"))
@@ -100,8 +101,8 @@ def _cluster_priors(n_clusters: int, n_features: int, priors: PriorSettings) -> 
             compute_corr=False,
         )
         chols.append(pm.expand_packed_triangular(n_features, packed, lower=True))
-    pm.Deterministic("chol", pt.stack(chols), dims=("cluster", "feature", "feature_"))
-    return w, mu, chols
+    chol = pm.Deterministic("chol", pt.stack(chols), dims=("cluster", "feature", "feature_"))
+    return w, mu, chols, chol
 
 
 def build_mixture_model(
@@ -125,8 +126,8 @@ def build_mixture_model(
         Names of the columns of ``X``.
     fused_logp : bool, default True
         Evaluate the likelihood with the fused operation of
-        :mod:`penguin_utils.mixture_logp` (same density, about ten times cheaper per NUTS
-        step). With False, PyMC derives the likelihood from ``pm.Mixture`` over a list of
+        :mod:`penguin_utils.mixture_logp` (same density, several times cheaper per NUTS
+        step; see ``benchmarks/``). With False, PyMC derives the likelihood from ``pm.Mixture`` over a list of
         ``MvNormal`` components, as the original blog post did. Either way, forward
         sampling (prior and posterior predictive) uses ``pm.Mixture``.
 
@@ -140,22 +141,22 @@ def build_mixture_model(
     n_clusters = _check_n_clusters(n_clusters, len(values))
     priors = priors or PriorSettings()
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
-        w, mu, chols = _cluster_priors(n_clusters, len(features), priors)
-        if not fused_logp:
+        w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors)
+        if fused_logp:
+            pm.CustomDist(
+                "x",
+                w,
+                mu,
+                chol,
+                dist=_mixture_dist,
+                logp=_mixture_logp,
+                signature="(k),(k,d),(k,d,d)->(d)",
+                observed=values,
+                dims=("penguin", "feature"),
+            )
+        else:
             components = [pm.MvNormal.dist(mu=mu[k], chol=chols[k]) for k in range(n_clusters)]
             pm.Mixture("x", w=w, comp_dists=components, observed=values, dims=("penguin", "feature"))
-            return model
-        pm.CustomDist(
-            "x",
-            w,
-            mu,
-            pt.stack(chols),
-            dist=_mixture_dist,
-            logp=_mixture_logp,
-            signature="(k),(k,d),(k,d,d)->(d)",
-            observed=values,
-            dims=("penguin", "feature"),
-        )
     return model
 
 
@@ -186,9 +187,9 @@ def build_categorical_model(
     n_clusters = _check_n_clusters(n_clusters, len(values))
     priors = priors or PriorSettings()
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
-        w, mu, chols = _cluster_priors(n_clusters, len(features), priors)
+        w, mu, _, chol = _cluster_priors(n_clusters, len(features), priors)
         z = pm.Categorical("z", p=w, dims="penguin")
-        pm.MvNormal("x", mu=mu[z], chol=pt.stack(chols)[z], observed=values, dims=("penguin", "feature"))
+        pm.MvNormal("x", mu=mu[z], chol=chol[z], observed=values, dims=("penguin", "feature"))
     return model
 
 
