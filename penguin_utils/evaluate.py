@@ -71,7 +71,7 @@ def species_agreement(clusters: pd.Series, species: pd.Series, mapping: dict | N
     mapping = match_species(clusters, species) if mapping is None else mapping
     unknown = set(clusters.unique()) - set(mapping)
     if unknown:
-        raise ValueError(f"mapping has no species for cluster(s) {sorted(unknown)}.")
+        raise ValueError(f"mapping has no species for cluster(s) {sorted(map(str, unknown))}.")
     predicted = clusters.map(mapping)
     wrong = predicted.astype(str) != species.astype(str)
     return {

@@ -100,10 +100,7 @@ def _mixture_logp(X, w, mu, chol):
 def _mixture_logp_grad(w, chol, resp, white, g):
     """Gradient of ``sum_i g_i logp_i`` with respect to ``w``, ``mu`` and ``chol``."""
     n_penguin, n_cluster, n_feature = white.shape
-    inv_diag = np.empty((n_cluster, n_feature))
-    for k in range(n_cluster):
-        for j in range(n_feature):
-            inv_diag[k, j] = 1.0 / chol[k, j, j]
+    _, inv_diag = _cluster_constants(w, chol)
     # Responsibility-weighted sums of 1, z and z z^T per cluster; the L^{-T} solves
     # then happen once per cluster instead of once per penguin.
     r_sum = np.zeros(n_cluster)

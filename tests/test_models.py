@@ -8,6 +8,7 @@ from penguin_utils.models import (
     PriorSettings,
     build_categorical_model,
     build_mixture_model,
+    describe_model,
     em_initial_point,
 )
 
@@ -112,3 +113,14 @@ def test_em_initial_point_is_ordered_and_reproducible(X):
     assert np.all(np.diff(a["mu"][:, 0]) > 0)
     np.testing.assert_allclose(a["w"].sum(), 1)
     assert a["chol_packed_0"].shape == (10,)
+
+
+def test_describe_model_lists_every_variable(models):
+    mixture, categorical = models
+    table = describe_model(categorical)
+    assert list(table.index) == [*SHARED, "z", "chol", "x"]
+    assert table.loc["z", "role"] == "free" and table.loc["z", "distribution"] == "categorical"
+    assert table.loc["chol", "role"] == "deterministic"
+    assert table.loc["x", "dims"] == "(penguin=342, feature=4)"
+    assert table.loc["chol_packed_0", "dims"] == "(10,)"
+    assert "z" not in describe_model(mixture).index

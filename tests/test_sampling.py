@@ -9,7 +9,7 @@ from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
 from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
-from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
+from penguin_utils.sampling import compile_mixture, fit_mixture, sample_categorical, sample_mixture
 
 
 def _permuted(point, perm):
@@ -63,3 +63,10 @@ def test_categorical_sampler_runs_on_numba(X):
 def test_wrong_initial_point_is_refused(model, X):
     with pytest.raises(ValueError, match="initial_point has the variables"):
         compile_mixture(model, em_initial_point(X, n_clusters=2))
+
+
+def test_fit_mixture_is_the_chapter_3_recipe(X):
+    idata = fit_mixture(X.iloc[::3], n_clusters=2, tune=100, draws=50, chains=2, random_seed=5)
+    assert idata.posterior["w"].shape == (2, 50, 2)
+    assert idata.posterior["chol"].dims == ("chain", "draw", "cluster", "feature", "feature_")
+    assert (assign_clusters(idata, X.iloc[::3]).index == X.index[::3]).all()
