@@ -172,11 +172,11 @@ class MvNormalMixtureLogp(Op):
         (n, d), (k,) = shapes[0], shapes[1]
         return [(n,), (n, k), (n, k, d)]
 
-    def grad(self, inputs, output_grads):
+    def L_op(self, inputs, outputs, output_grads):
         if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
             raise NotImplementedError("Only the log-density output of MvNormalMixtureLogp is differentiable.")
         X, w, mu, chol = inputs
-        _, resp, white = self(*inputs)
+        _, resp, white = outputs  # reuse the forward pass rather than building it again
         d_w, d_mu, d_chol = MvNormalMixtureLogpGrad()(w, chol, resp, white, output_grads[0])
         return [grad_undefined(self, 0, X, "X is data; it has no gradient."), d_w, d_mu, d_chol]
 
