@@ -1,18 +1,29 @@
 # Two commands set everything up: `make book` and `make test`. Both create .venv on first use.
 SHELL := /bin/bash
-PYTHON ?= python3
+# requirements.lock pins the versions for Python 3.11; use it when it is installed.
+PYTHON ?= $(or $(shell command -v python3.11 2>/dev/null),python3)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test lab benchmark clean
+.PHONY: book test test-latest lock lab benchmark clean
 
-$(STAMP): pyproject.toml
+# The environment is installed from requirements.lock: the exact versions the book was built and
+# checked with. `make lock` rewrites the lock after pyproject.toml changed (keeping every pin that
+# still fits); `make lock UPGRADE=1` moves every pin to the newest allowed version.
+LOCK := requirements.lock
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock: $(STAMP)  ## Rewrite requirements.lock from pyproject.toml (all extras); UPGRADE=1 for the newest versions
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu $(if $(UPGRADE),--upgrade) \
+		--custom-compile-command 'make lock' -o $(LOCK)
 
 # Sphinx re-executes only the chapters that changed; a change to the package or the book's
 # configuration can change any chapter's output, so then every chapter is rebuilt.
@@ -24,8 +35,21 @@ book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 	@touch $(BOOK_STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
+PYTEST_ARGS := tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
+
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
-	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# How the project notices upstream breakage (CI runs it weekly): the newest versions that
+# pyproject.toml allows, in a fresh .venv-latest, then the same tests as `make test`.
+LATEST := $(abspath .venv-latest)/bin
+test-latest:  ## The same tests against the newest allowed versions, in .venv-latest
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	$(LATEST)/python -m pip install --quiet --upgrade pip
+	$(LATEST)/python -m pip install --quiet -e '.[book,test]'
+	@# tests/test_lock.py then reports, as a skip, which versions differ from the lock.
+	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)  ## Open the chapters in JupyterLab
 	$(BIN)/jupyter lab book
