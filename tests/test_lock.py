@@ -68,7 +68,8 @@ def installed_versions() -> dict[str, Version]:
 
 def test_every_pyproject_requirement_is_pinned_within_its_range():
     problems = unmet_requirements(project_requirements(), read_lock(LOCK.read_text()))
-    assert not problems, "requirements.lock is out of step with pyproject.toml; run `make lock`:\n" + "\n".join(problems)
+    message = "requirements.lock is out of step with pyproject.toml; run `make lock`:\n"
+    assert not problems, message + "\n".join(problems)
 
 
 def test_lock_does_not_pin_the_project_itself():
@@ -91,8 +92,11 @@ def test_lock_reader_refuses_what_is_not_an_exact_pin():
 
 def lock_differences(pins: dict[str, Version], installed: dict[str, Version]) -> list[str]:
     """How an environment differs from the lock, one line per package."""
-    wrong = [f"{name}: lock {pins[name]}, installed {installed[name]}" for name in pins.keys() & installed.keys()
-             if pins[name] != installed[name]]
+    wrong = [
+        f"{name}: lock {pins[name]}, installed {installed[name]}"
+        for name in pins.keys() & installed.keys()
+        if pins[name] != installed[name]
+    ]
     missing = [f"{name}: not installed" for name in pins.keys() - installed.keys()]
     extra = [f"{name}: installed, not in the lock" for name in installed.keys() - pins.keys() - NOT_LOCKED]
     return sorted(wrong) + sorted(missing) + sorted(extra)
@@ -104,9 +108,8 @@ def test_running_environment_is_exactly_the_lock():
     if os.environ.get("PENGUIN_MIXTURES_UNLOCKED") == "1":
         # make test-latest installs the newest allowed versions on purpose; say which moved.
         pytest.skip("make test-latest, newest versions:\n" + "\n".join(differences))
-    assert not differences, (
-        "this environment is not requirements.lock (`make test` reinstalls it from the lock):\n" + "\n".join(differences)
-    )
+    message = "this environment is not requirements.lock (`make test` reinstalls it from the lock):\n"
+    assert not differences, message + "\n".join(differences)
 
 
 def test_difference_report_names_each_kind_of_difference():
