@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-lock: $(STAMP)  ## Rewrite requirements.lock from pyproject.toml (all extras); UPGRADE=1 for the newest versions
+# Needs only uv (from the [test] extra); installing the old lock first would be wasted work.
+lock:  ## Rewrite requirements.lock from pyproject.toml (all extras); UPGRADE=1 for the newest versions
+	@test -x $(BIN)/uv || $(MAKE) $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu $(if $(UPGRADE),--upgrade) \
 		--custom-compile-command 'make lock' -o $(LOCK)

@@ -5,12 +5,13 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Packages whose conda-forge name differs from the PyPI name.
 CONDA_NAMES = {"graphviz": "python-graphviz"}
-#: Packages not on conda-forge: environment.yml installs them with pip.
-PIP_ONLY = {"sphinx-mathjax-offline"}
+#: Installed with pip by environment.yml: not on conda-forge, or a test tool taken from the package index.
+PIP_ONLY = {"sphinx-mathjax-offline", "jupyter-repo2docker"}
 
 
 def _split(requirement: str) -> tuple[str, str]:
@@ -62,7 +63,11 @@ def test_conda_environment_installs_the_package_itself_last():
 
 
 def test_python_versions_agree():
+    # The lock (make lock --python-version), conda and Binder (python=x.y) and CI all use one Python.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert project["requires-python"] == ">=3.11"
-    assert "python>=3.11" in env["dependencies"]
+    lock_python = re.search(r"--python-version (\d+\.\d+)", (ROOT / "Makefile").read_text())[1]
+    assert f"python={lock_python}" in env["dependencies"]
+    assert SpecifierSet(project["requires-python"]).contains(lock_python)
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        assert f'python-version: "{lock_python}"' in workflow.read_text(), workflow.name
