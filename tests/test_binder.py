@@ -4,9 +4,11 @@ repo2docker picks a build pack from the files it finds and writes a Dockerfile; 
 here without Docker. The image itself (conda solving environment.yml) is not built here.
 """
 
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from repo2docker.app import Repo2Docker
 from repo2docker.buildpacks import CondaBuildPack
 
@@ -59,3 +61,23 @@ def test_check_tells_a_bad_binder_setup_apart(tmp_path, monkeypatch):
     (tmp_path / "environment.yml").unlink()
     (tmp_path / "requirements.txt").write_text("pymc\n")
     assert type(picked_buildpack(tmp_path, monkeypatch)) is not CondaBuildPack
+
+
+def test_book_shows_a_binder_button_and_no_colab_button():
+    from jupyter_book.config import get_final_config
+
+    config, *_ = get_final_config(
+        user_yaml=ROOT / "_config.yml", sourcedir=ROOT, cli_config={"latex_individualpages": False}
+    )
+    buttons = config["html_theme_options"]["launch_buttons"]
+    assert buttons["binderhub_url"] == "https://mybinder.org"
+    # Colab would open a chapter without penguin_utils: its imports would fail.
+    assert buttons["colab_url"] == ""
+
+
+def test_repository_address_is_written_in_one_place():
+    address = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = [ROOT / name for name in tracked.splitlines() if (ROOT / name).is_file()]
+    holders = [str(path.relative_to(ROOT)) for path in files if address in path.read_text(errors="ignore")]
+    assert holders == ["_config.yml"]
