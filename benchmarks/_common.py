@@ -24,10 +24,7 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     packages = ", ".join(f"{p} {version(p)}" for p in ["pymc", "pytensor", "nutpie", "numba", "scikit-learn"])
-    return (
-        f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {packages}"
-    )
+    return f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {packages}"
 
 
 def markdown_table(rows: list[dict]) -> str:

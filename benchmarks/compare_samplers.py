@@ -19,17 +19,17 @@ import warnings
 from pathlib import Path
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import pymc as pm
 from sklearn.mixture import GaussianMixture
 
-from _common import machine, markdown_table, penguins_scaled
 from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
 from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
+
+from _common import machine, markdown_table, penguins_scaled
 
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -85,13 +85,20 @@ def main() -> None:
     rows.append(
         _row(
             "categorical: PyMC NUTS + CategoricalGibbsMetropolis, NUMBA mode",
-            1, cat_tune, cat_draws, total - sampling, sampling,
+            1,
+            cat_tune,
+            cat_draws,
+            total - sampling,
+            sampling,
             {**_diagnostics(idata), **_accuracy(label_frequencies(idata), species)},
         )
     )
     print(rows[-1], flush=True)
 
-    for label, fused in [("mixture, fused logp: nutpie", True), ("mixture, pm.Mixture logp (the post's): nutpie", False)]:
+    for label, fused in [
+        ("mixture, fused logp: nutpie", True),
+        ("mixture, pm.Mixture logp (the post's): nutpie", False),
+    ]:
         t0 = time.perf_counter()
         compiled = compile_mixture(build_mixture_model(X, fused_logp=fused), start)
         compile_s = time.perf_counter() - t0
@@ -102,7 +109,11 @@ def main() -> None:
             rows.append(
                 _row(
                     f"{label}, seed {seed}",
-                    4, tune, draws, compile_s, sample_s,
+                    4,
+                    tune,
+                    draws,
+                    compile_s,
+                    sample_s,
                     {**_diagnostics(idata), **_accuracy(assign_clusters(idata, X), species)},
                 )
             )
@@ -112,9 +123,15 @@ def main() -> None:
     model = build_mixture_model(X)
     with model:
         idata = pm.sample(
-            draws=draws, tune=tune, chains=4, cores=2, initvals=start, random_seed=0,
+            draws=draws,
+            tune=tune,
+            chains=4,
+            cores=2,
+            initvals=start,
+            random_seed=0,
             init="adapt_diag",  # start exactly at the EM point, as nutpie does: no jitter
-            progressbar=False, compile_kwargs={"mode": "NUMBA"},
+            progressbar=False,
+            compile_kwargs={"mode": "NUMBA"},
         )
     total = time.perf_counter() - t0
     idata = align_chains(idata)
@@ -122,7 +139,11 @@ def main() -> None:
     rows.append(
         _row(
             "mixture, fused logp: PyMC NUTS, NUMBA mode",
-            4, tune, draws, total - sampling, sampling,
+            4,
+            tune,
+            draws,
+            total - sampling,
+            sampling,
             {**_diagnostics(idata), **_accuracy(assign_clusters(idata, X), species)},
         )
     )
@@ -134,14 +155,21 @@ def main() -> None:
     em_assign = pd.DataFrame({"cluster": gm.predict(X.to_numpy())}, index=X.index)
     rows.append(
         _row(
-            "scikit-learn GaussianMixture (EM, n_init=10)", 0, 0, 0, 0.0, em_s,
+            "scikit-learn GaussianMixture (EM, n_init=10)",
+            0,
+            0,
+            0,
+            0.0,
+            em_s,
             {"r_hat max": "n/a", "ESS bulk min": "n/a", "divergences": "n/a", **_accuracy(em_assign, species)},
         )
     )
 
     for row in rows:
         ms = row["ms / iteration"]
-        row["× faster per iteration than categorical"] = "n/a" if ms == "n/a" else f"{1e3 * cat_per_iteration / float(ms):.0f}×"
+        row["× faster per iteration than categorical"] = (
+            "n/a" if ms == "n/a" else f"{1e3 * cat_per_iteration / float(ms):.0f}×"
+        )
     text = (
         "Every fit of the three-cluster model, timed in one run of `benchmarks/compare_samplers.py`"
         f"{' (--quick)' if args.quick else ''}.\n"

@@ -21,8 +21,9 @@ import numba
 import numpy as np
 from pymc.blocking import DictToArrayBijection
 
-from _common import machine, markdown_table, penguins_scaled
 from penguin_utils.models import build_mixture_model, em_initial_point
+
+from _common import machine, markdown_table, penguins_scaled
 
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
 
@@ -54,7 +55,7 @@ def time_model(model, start) -> dict:
     for label, mode in [("C backend, µs", "FAST_RUN"), ("NUMBA mode, µs", "NUMBA")]:
         f = model.logp_dlogp_function(mode=mode, ravel_inputs=True)
         f.set_extra_values({})
-        out[label] = _best_of(lambda: f(x0), repeats=500)
+        out[label] = _best_of(lambda f=f: f(x0), repeats=500)
     jit_fn = f._pytensor_function.vm.jit_fn
     n = 5000
     _loop(jit_fn, x0, 10)
@@ -65,12 +66,13 @@ def time_model(model, start) -> dict:
 def main() -> None:
     _, X = penguins_scaled()
     rows = []
-    for label, fused in [("pm.Mixture of 3 MvNormal (the post's model)", False), ("fused mixture logp (this book)", True)]:
+    for label, fused in [
+        ("pm.Mixture of 3 MvNormal (the post's model)", False),
+        ("fused mixture logp (this book)", True),
+    ]:
         model = build_mixture_model(X, fused_logp=fused)
         start = model.initial_point()
-        start.update(
-            {k: v for k, v in _transformed(model, em_initial_point(X)).items()}
-        )
+        start.update({k: v for k, v in _transformed(model, em_initial_point(X)).items()})
         times = time_model(model, start)
         rows.append({"likelihood": label, **{k: f"{v:.0f}" for k, v in times.items()}})
         print(rows[-1], flush=True)
