@@ -7,12 +7,14 @@ with the most penguins); a penguin is misassigned when its cluster's species is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
-__all__ = ["match_species", "species_agreement"]
+__all__ = ["least_certain", "match_species", "species_agreement"]
 
 
 def _check_pair(clusters: pd.Series, species: pd.Series) -> None:
@@ -81,3 +83,49 @@ def species_agreement(clusters: pd.Series, species: pd.Series, mapping: dict | N
         "mapping": mapping,
         "misassigned_index": list(clusters.index[wrong]),
     }
+
+
+def least_certain(
+    assignment: pd.DataFrame,
+    penguins: pd.DataFrame,
+    n: int = 8,
+    *,
+    mapping: dict | None = None,
+    columns: Sequence[str] = ("species", "bill_length_mm", "bill_depth_mm"),
+) -> pd.DataFrame:
+    """The ``n`` penguins whose most probable cluster is least probable: a list to double-check.
+
+    Parameters
+    ----------
+    assignment : pandas.DataFrame
+        From :func:`~penguin_utils.assign.assign_clusters`: one row per penguin with the
+        cluster probabilities, ``cluster``, ``probability`` and ``entropy``.
+    penguins : pandas.DataFrame
+        The penguins' own data, indexed like ``assignment`` (it may hold more penguins).
+    n : int, default 8
+    mapping : dict, optional
+        ``{cluster: species}``; when given, ``cluster`` shows the matched species' name.
+    columns : sequence of str
+        Columns of ``penguins`` to show beside the probabilities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n`` rows (fewer if there are fewer penguins), sorted by increasing ``probability``.
+    """
+    needed = ["cluster", "probability", "entropy"]
+    missing = [c for c in needed if c not in assignment.columns]
+    if missing:
+        raise ValueError(f"assignment lacks the column(s) {missing}; pass the result of assign_clusters().")
+    unknown = assignment.index.difference(penguins.index)
+    if len(unknown):
+        raise ValueError(f"assignment has penguins that penguins does not: {list(unknown[:5])}.")
+    absent = [c for c in columns if c not in penguins.columns]
+    if absent:
+        raise ValueError(f"penguins lacks the column(s) {absent} asked for in columns.")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    table = assignment.join(penguins[list(columns)])
+    if mapping is not None:
+        table["cluster"] = table["cluster"].map(mapping)
+    return table.sort_values("probability", kind="stable").head(int(n))

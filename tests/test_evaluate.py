@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from penguin_utils.evaluate import match_species, species_agreement
+from penguin_utils.evaluate import least_certain, match_species, species_agreement
 
 
 def _series(values, index=None):
@@ -58,3 +58,36 @@ def test_categorical_species_work(penguins):
     codes = penguins["species"].cat.codes
     result = species_agreement(codes, penguins["species"])
     assert result["misassigned"] == 0 and result["ari"] == pytest.approx(1.0)
+
+
+def _assignment(probabilities, index):
+    probs = pd.DataFrame(probabilities, index=index)
+    p = probs.to_numpy()
+    return probs.assign(
+        cluster=p.argmax(axis=1), probability=p.max(axis=1), entropy=-(p * np.log(p)).sum(axis=1)
+    )
+
+
+def test_least_certain_lists_the_lowest_probabilities_first():
+    index = pd.Index([10, 11, 12, 13], name="penguin")
+    assignment = _assignment([[0.9, 0.1], [0.55, 0.45], [0.3, 0.7], [0.99, 0.01]], index)
+    penguins = pd.DataFrame({"species": ["A", "B", "B", "A"], "bill_length_mm": [1.0, 2.0, 3.0, 4.0]}, index=index)
+    table = least_certain(assignment, penguins, 2, mapping={0: "A", 1: "B"}, columns=["species"])
+    assert list(table.index) == [11, 12]
+    assert list(table["cluster"]) == ["A", "B"]
+    assert list(table["species"]) == ["B", "B"]
+    assert len(least_certain(assignment, penguins, 10, columns=["species"])) == 4
+
+
+def test_least_certain_refuses_mismatched_inputs():
+    index = pd.Index([0, 1])
+    assignment = _assignment([[0.6, 0.4], [0.2, 0.8]], index)
+    penguins = pd.DataFrame({"species": ["A", "B"]}, index=index)
+    with pytest.raises(ValueError, match="assign_clusters"):
+        least_certain(assignment.drop(columns="probability"), penguins, columns=["species"])
+    with pytest.raises(ValueError, match="does not"):
+        least_certain(assignment, penguins.iloc[:1], columns=["species"])
+    with pytest.raises(ValueError, match="bill_length_mm"):
+        least_certain(assignment, penguins)
+    with pytest.raises(ValueError, match="positive integer"):
+        least_certain(assignment, penguins, 0, columns=["species"])

@@ -1,0 +1,78 @@
+"""The models the chapters show are the models the package builds.
+
+Chapters 2 and 3 define their model on the page, in a cell tagged ``model-definition``.
+Each such cell is run here on the real data and compared with the package's builder:
+the same variables with the same dims, and the same log-density and gradient at several
+points of the parameter space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+
+from penguin_utils.models import build_categorical_model, build_mixture_model
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+TAG = "model-definition"
+
+
+def chapter_model(chapter: str, X) -> pm.Model:
+    """Run the chapter's tagged cells with only the names they may use and return its ``model``."""
+    nb = nbformat.read(BOOK / chapter, as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{chapter} should define its model in exactly one cell tagged {TAG!r}"
+    namespace = {"np": np, "pm": pm, "pt": pt, "X": X}
+    exec(compile(cells[0], f"{chapter}:{TAG}", "exec"), namespace)
+    return namespace["model"]
+
+
+def _same_structure(ours: pm.Model, theirs: pm.Model) -> None:
+    assert [v.name for v in ours.value_vars] == [v.name for v in theirs.value_vars]
+    assert [v.name for v in ours.deterministics] == [v.name for v in theirs.deterministics]
+    assert [v.name for v in ours.observed_RVs] == [v.name for v in theirs.observed_RVs]
+    assert ours.named_vars_to_dims == theirs.named_vars_to_dims
+    for name, values in theirs.coords.items():
+        np.testing.assert_array_equal(np.asarray(ours.coords[name]), np.asarray(values))
+
+
+def _points(model: pm.Model, n_points: int = 4, seed: int = 0) -> list[dict]:
+    """The model's initial point and random moves away from it, in its unconstrained space."""
+    rng = np.random.default_rng(seed)
+    base = model.initial_point()
+    points = [base]
+    for _ in range(n_points - 1):
+        points.append(
+            {
+                name: rng.integers(0, 3, size=value.shape)  # the labels z
+                if np.issubdtype(value.dtype, np.integer)
+                else value + rng.normal(0, 0.3, size=value.shape)
+                for name, value in base.items()
+            }
+        )
+    return points
+
+
+@pytest.mark.parametrize(
+    ("chapter", "builder"),
+    [
+        ("02_categorical.ipynb", lambda X: build_categorical_model(X)),
+        ("03_mixture.ipynb", lambda X: build_mixture_model(X, fused_logp=False)),
+    ],
+    ids=["chapter-2-categorical", "chapter-3-mixture"],
+)
+def test_chapter_model_equals_package_builder(chapter, builder, X):
+    ours, theirs = chapter_model(chapter, X), builder(X)
+    _same_structure(ours, theirs)
+    logp = [m.compile_logp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    dlogp = [m.compile_dlogp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    for point in _points(theirs):
+        values = [f(point) for f in logp]
+        assert np.isfinite(values[1])
+        np.testing.assert_allclose(values[0], values[1], rtol=1e-12)
+        np.testing.assert_allclose(dlogp[0](point), dlogp[1](point), rtol=1e-9, atol=1e-9)
