@@ -116,7 +116,10 @@ def compare_fits(
     pandas.DataFrame
         One row per fit, in the order given: ``elpd_loo``, ``se``, ``p_loo``, ``pareto_k_bad``
         (penguins with Pareto k > 0.7, whose LOO estimate is unreliable), ``loo_warning``,
-        ``r_hat``, ``ess``, ``divergences``, ``draws``, ``converged``, and ``rank`` from
+        ``r_hat``, ``ess``, ``divergences``, ``draws`` (of the parameters, see
+        :func:`sampling_diagnostics`), ``r_hat_loglik`` (largest r_hat of the pointwise
+        log-likelihood: label-invariant, so untouched by label switching within chains),
+        ``converged``, and ``rank`` from
         ``az.compare`` over the converged fits only (0 = best; missing for the others).
     """
     if not fits:
@@ -130,6 +133,8 @@ def compare_fits(
             )
         loo = az.loo(idata, pointwise=True)
         diag = sampling_diagnostics(idata, var_names)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loglik_r_hat = float(np.nanmax(az.rhat(idata.log_likelihood).to_array().values))
         rows[label] = {
             "elpd_loo": float(loo.elpd_loo),
             "se": float(loo.se),
@@ -137,6 +142,7 @@ def compare_fits(
             "pareto_k_bad": int((loo.pareto_k.values > 0.7).sum()),
             "loo_warning": bool(loo.warning),
             **diag,
+            "r_hat_loglik": loglik_r_hat,
             "converged": diag["r_hat"] <= r_hat_max and diag["ess"] >= ess_min and diag["divergences"] == 0,
         }
     table = pd.DataFrame.from_dict(rows, orient="index")

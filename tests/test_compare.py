@@ -105,9 +105,12 @@ def test_compare_fits_ranks_only_converged_fits(X):
     mu = stuck.posterior["mu"].values.copy()
     mu[0] += 1.0
     stuck.posterior["mu"] = (stuck.posterior["mu"].dims, mu)
+    stuck = add_log_likelihood(stuck, X)
     table = compare_fits({"a": good, "b": other, "stuck": stuck})
     assert list(table.index) == ["a", "b", "stuck"]
     assert table.loc["stuck", "r_hat"] > 1.5
+    assert table.loc["stuck", "r_hat_loglik"] > 1.5  # chains in different places predict differently
+    assert table.loc[["a", "b"], "r_hat_loglik"].max() < 1.05
     assert not table.loc["stuck", "converged"]
     assert table.loc[["a", "b"], "converged"].all()
     assert table["rank"].isna().tolist() == [False, False, True]
