@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test test-latest lock lab benchmark clean
+.PHONY: book test test-latest lock lab check learner benchmark clean
 
 # The environment is installed from requirements.lock: the exact versions the book was built and
 # checked with. `make lock` rewrites the lock after pyproject.toml changed (keeping every pin that
@@ -55,6 +55,12 @@ test-latest:  ## The same tests against the newest allowed versions, in .venv-la
 
 lab: $(STAMP)  ## Open the chapters in JupyterLab
 	$(BIN)/jupyter lab book
+
+check: $(STAMP)  ## Workshop setup check: versions, backend, data, cache; warms the compile caches
+	$(BIN)/python -m penguin_utils check
+
+learner: $(STAMP)  ## Copies of the chapters without solutions or outputs, in learner/ (not committed)
+	$(BIN)/python scripts/make_learner.py --out learner book/*.ipynb
 
 benchmark: $(STAMP)  ## Time every model and sampler; prints the table shown in the book
 	$(BIN)/python benchmarks/compare_samplers.py

@@ -148,11 +148,16 @@ def run_check(stream=None, *, warm: bool = True) -> int:
             "ok" if blas else "note: the book samples with nutpie/Numba, which bring their own",
         )
         report.line("C++ compiler", config.cxx or "none", "ok" if config.cxx else "note: not needed by the book")
-        reason = _writable(config.compiledir)
-        if reason:
-            report.fail("compile cache", str(config.compiledir), _cache_fix(config.compiledir) + " [" + reason + "]")
+        try:
+            compiledir = str(config.compiledir)  # PyTensor creates it on first access
+        except Exception as err:
+            compiledir, reason = str(config.base_compiledir), " ".join(str(err).split())
         else:
-            report.line("compile cache", str(config.compiledir))
+            reason = _writable(compiledir)
+        if reason:
+            report.fail("compile cache", compiledir, _cache_fix(compiledir) + " [" + reason + "]")
+        else:
+            report.line("compile cache", compiledir)
     numba_dir = os.environ.get("NUMBA_CACHE_DIR")
     if numba_dir:
         reason = _writable(numba_dir)

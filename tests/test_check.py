@@ -1,0 +1,89 @@
+"""The setup check, on this machine and broken on purpose in subprocesses.
+
+The broken set-ups are real: a compile cache that cannot be created (its parent is a
+file, which even root cannot write into), a Numba cache likewise, and palmerpenguins
+made unimportable by an import hook in ``sitecustomize`` (as if it were uninstalled).
+A too-old Python cannot be started here, so its message is checked on the function
+that ``__main__`` calls first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from penguin_utils.check import MIN_PYTHON, python_problem
+
+
+def check(*args, env=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "penguin_utils", "check", *args], capture_output=True, text=True, env=full_env
+    )
+
+
+@pytest.fixture
+def not_a_folder(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("folders cannot be made inside a file\n")
+    return blocker / "cache"
+
+
+def test_python_version_gate():
+    assert python_problem(sys.version_info) is None
+    assert python_problem((3, 11, 0, "final", 0)) is None
+    message = python_problem((3, 10, 14, "final", 0))
+    assert "Python 3.10.14 is too old" in message and "3.11 or newer" in message and "pip install -e ." in message
+    assert MIN_PYTHON == (3, 11)
+
+
+def test_healthy_setup_passes_and_reports_what_a_teacher_needs():
+    result = check("--no-warm")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for name in ["python", "pymc", "pytensor", "arviz", "nutpie", "numpy", "numba"]:
+        assert f"\n  {name} " in out
+    assert "mode / linker" in out and "BLAS for the C backend" in out and "compile cache" in out
+    assert "342 penguins" in out
+    assert "All good" in out
+
+
+def test_unwritable_compile_cache_fails_with_the_fix(not_a_folder):
+    result = check("--no-warm", env={"PYTENSOR_FLAGS": f"base_compiledir={not_a_folder}"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "compile cache" in result.stdout and "FAIL" in result.stdout
+    assert "export PYTENSOR_FLAGS=base_compiledir=$HOME/.pytensor" in result.stdout
+
+
+def test_unwritable_numba_cache_fails_with_the_fix(not_a_folder):
+    result = check("--no-warm", env={"NUMBA_CACHE_DIR": str(not_a_folder)})
+    assert result.returncode == 1
+    assert "NUMBA_CACHE_DIR" in result.stdout and "unset NUMBA_CACHE_DIR" in result.stdout
+
+
+def test_missing_data_package_fails_with_the_fix(tmp_path):
+    hook = textwrap.dedent(
+        """
+        import sys
+
+        class HidePalmerPenguins:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "palmerpenguins":
+                    raise ModuleNotFoundError("No module named 'palmerpenguins'", name="palmerpenguins")
+                return None
+
+        sys.meta_path.insert(0, HidePalmerPenguins())
+        """
+    )
+    (tmp_path / "sitecustomize.py").write_text(hook)
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    result = check("--no-warm", env={"PYTHONPATH": path})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "pip install palmerpenguins" in result.stdout
+    assert "342 penguins" not in result.stdout
