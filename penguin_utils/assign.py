@@ -1,10 +1,16 @@
 """From posterior draws of the mixture back to clusters for each penguin.
 
 For every chain and draw, each penguin's cluster probabilities follow from Bayes' rule,
-``p(k | x_i) ∝ w_k N(x_i | mu_k, Sigma_k)``, normalised per penguin with logsumexp.
-Averaging them over all draws carries the posterior uncertainty of the parameters into
-the assignment.  ``X`` may be the training data or new penguins scaled with the
-training scaler: nothing is re-sampled.
+``p(k | x_i) ∝ w_k N(x_i | mu_k, Sigma_k)``, normalised per penguin.  Averaging them over
+all draws carries the posterior uncertainty of the parameters into the assignment.  ``X``
+may be the training data or new penguins scaled with the scaler saved with the fit
+(never a scaler refitted on the new penguins): nothing is re-sampled.
+
+The log-density is the one the sampler uses (:mod:`penguin_utils._kernels`), run over all
+chains and draws in compiled loops.  ``X``'s index, whatever its kind (a MultiIndex
+included), labels the penguins in every result.  A NumPy array carries no column names,
+so its column order (that of ``features``) is the caller's responsibility; pass a
+DataFrame from ``scaler.transform`` to have the columns checked.
 """
 
 from __future__ import annotations
@@ -15,13 +21,63 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from penguin_utils import _kernels
 from penguin_utils._validation import check_scaled
 from penguin_utils.data import FEATURES
-from penguin_utils.posterior import mixture_draws
+from penguin_utils.posterior import MixtureDraws, mixture_draws
 
-__all__ = ["assign_clusters", "cluster_probabilities", "component_logp", "label_frequencies"]
+__all__ = [
+    "assign_clusters",
+    "cluster_probabilities",
+    "component_logp",
+    "draw_probabilities",
+    "label_frequencies",
+]
 
-_LOG_2PI = np.log(2 * np.pi)
+_OTHER_DIMS = ("chain", "draw", "cluster")
+
+
+def _prepare(idata, X, features: Sequence[str]) -> tuple[np.ndarray, pd.Index, MixtureDraws, tuple]:
+    """Checked inputs for the kernels: X (N, D), its index, the draws and (S, K, D, D) arrays."""
+    draws = mixture_draws(idata, features)
+    values, index = check_scaled(X, features)
+    if not isinstance(index, pd.MultiIndex) and index.name is None:
+        index = index.rename("penguin")
+    n_chain, n_draw, n_cluster, n_feature = draws.mu.shape
+    n_sample = n_chain * n_draw
+    flat = (
+        np.ascontiguousarray(draws.w.reshape(n_sample, n_cluster), dtype=float),
+        np.ascontiguousarray(draws.mu.reshape(n_sample, n_cluster, n_feature), dtype=float),
+        np.ascontiguousarray(draws.chol.reshape(n_sample, n_cluster, n_feature, n_feature), dtype=float),
+    )
+    return np.ascontiguousarray(values, dtype=float), index, draws, flat
+
+
+def _penguin_coords(index: pd.Index) -> xr.Coordinates:
+    """``index`` as the ``penguin`` coordinate, kept as it is (MultiIndex levels included)."""
+    if isinstance(index, pd.MultiIndex):
+        names = list(index.names)
+        clash = [n for n in names if n in (*_OTHER_DIMS, "penguin")]
+        if clash:
+            raise ValueError(
+                f"X's index has level(s) named {clash}, which clash with the result's dims "
+                f"{('chain', 'draw', 'penguin', 'cluster')}; rename those index levels."
+            )
+        return xr.Coordinates.from_pandas_multiindex(index, "penguin")
+    return xr.Coordinates({"penguin": ("penguin", index)})
+
+
+def _per_draw_array(values: np.ndarray, index: pd.Index, draws: MixtureDraws, name: str) -> xr.DataArray:
+    n_chain, n_draw = draws.w.shape[:2]
+    coords = _penguin_coords(index).assign(
+        chain=draws.coords["chain"], draw=draws.coords["draw"], cluster=draws.coords["cluster"]
+    )
+    return xr.DataArray(
+        values.reshape(n_chain, n_draw, len(index), -1),
+        dims=("chain", "draw", "penguin", "cluster"),
+        coords=coords,
+        name=name,
+    )
 
 
 def component_logp(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
@@ -29,64 +85,58 @@ def component_logp(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[st
 
     Parameters
     ----------
-    idata : arviz.InferenceData
-        Posterior with ``w``, ``mu`` and ``chol`` (see :mod:`penguin_utils.models`).
+    idata : arviz.InferenceData or xarray.Dataset
+        Posterior with ``w``, ``mu`` and ``chol`` (see :mod:`penguin_utils.models`), or
+        that posterior group itself.
     X : DataFrame or ndarray, shape (n_penguins, n_features)
-        Scaled measurements: the training data or new penguins.
+        Scaled measurements: the training data or new penguins. An array's columns must
+        be in the order of ``features``; nothing can check that.
+    features : sequence of str
+        The feature names the posterior was fitted on.
 
     Returns
     -------
     xarray.DataArray
-        Dims (chain, draw, penguin, cluster).
+        Dims (chain, draw, penguin, cluster); the ``penguin`` coordinate is ``X``'s index.
     """
-    values, index = check_scaled(X, features)
-    draws = mixture_draws(idata, features)
-    n_chain, n_draw, n_cluster, n_feature = draws.mu.shape
-    # Whitening with L^{-1} turns every Mahalanobis distance into a sum of squares; one
-    # matrix product covers all chains, draws and clusters at once.
-    chol_inv = np.linalg.inv(draws.chol)
-    white_x = (chol_inv.reshape(-1, n_feature) @ values.T).reshape(n_chain, n_draw, n_cluster, n_feature, -1)
-    white_x -= np.einsum("cskij,cskj->cski", chol_inv, draws.mu)[..., None]
-    mahalanobis = np.square(white_x, out=white_x).sum(axis=3)
-    log_det = np.log(np.diagonal(draws.chol, axis1=-2, axis2=-1)).sum(axis=-1)
-    logp = (np.log(draws.w) - log_det - 0.5 * n_feature * _LOG_2PI)[..., None] - 0.5 * mahalanobis
-    return xr.DataArray(
-        np.moveaxis(logp, 2, 3),
-        dims=("chain", "draw", "penguin", "cluster"),
-        coords={
-            "chain": draws.coords["chain"],
-            "draw": draws.coords["draw"],
-            "penguin": np.asarray(index),
-            "cluster": draws.coords["cluster"],
-        },
-        name="component_logp",
-    )
+    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
+    logp = _kernels.component_logp_draws(values, w, mu, chol)
+    return _per_draw_array(logp, index, draws, "component_logp")
+
+
+def draw_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
+    """Each penguin's cluster probabilities under every posterior draw.
+
+    Per draw ``p(k | x_i) = w_k N(x_i | mu_k, Sigma_k) / sum_j w_j N(x_i | mu_j, Sigma_j)``:
+    the weights are included and every (chain, draw, penguin) sums to 1 over clusters.
+    Parameters as in :func:`component_logp`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, penguin, cluster); the ``penguin`` coordinate is ``X``'s index.
+        Its mean over ``("chain", "draw")`` is :func:`cluster_probabilities`.
+    """
+    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
+    probs = _kernels.draw_probabilities(values, w, mu, chol)
+    return _per_draw_array(probs, index, draws, "probability")
 
 
 def cluster_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
     """Posterior probability of each cluster for each penguin.
 
-    Per draw, the component log-densities are normalised per penguin with logsumexp;
-    the resulting probabilities are then averaged over all chains and draws.
+    The mean over all chains and draws of :func:`draw_probabilities`, computed without
+    storing the per-draw values. Parameters as in :func:`component_logp`.
 
     Returns
     -------
     pandas.DataFrame
-        Shape (n_penguins, n_clusters): rows indexed by penguin, one column per
-        cluster label; each row sums to 1.
+        Shape (n_penguins, n_clusters): indexed by ``X``'s index (named ``"penguin"``
+        if it had no name), one column per cluster label; each row sums to 1.
     """
-    logp = component_logp(idata, X, features=features)
-    # Per draw and penguin: exp(logp - logsumexp(logp)) over the clusters, written out
-    # because scipy's logsumexp is several times slower on millions of short rows.
-    per_draw = logp.values - logp.values.max(axis=-1, keepdims=True)
-    np.exp(per_draw, out=per_draw)
-    per_draw /= per_draw.sum(axis=-1, keepdims=True)
-    probs = per_draw.mean(axis=(0, 1))
-    return pd.DataFrame(
-        probs,
-        index=pd.Index(logp.coords["penguin"].values, name="penguin"),
-        columns=pd.Index(logp.coords["cluster"].values, name="cluster"),
-    )
+    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
+    probs = _kernels.mean_probabilities(values, w, mu, chol)
+    return pd.DataFrame(probs, index=index, columns=pd.Index(draws.coords["cluster"], name="cluster"))
 
 
 def _summarise(probs: pd.DataFrame) -> pd.DataFrame:

@@ -2,39 +2,50 @@
 
 New penguins can then be assigned in a later Python process without re-sampling:
 ``idata, scaler = load_fit(path)`` then ``assign_clusters(idata, scaler.transform(df))``.
+The scaler saved with the fit is the one to use: a scaler refitted on the new penguins
+would scale them differently from the data the model saw, and nothing can detect that.
+
+:func:`read_fit` does the reading and checking; :func:`load_fit` wraps its posterior in
+an ``arviz.InferenceData``. Code that must start fast (the command-line tool) uses
+:func:`read_fit`, which imports neither ArviZ nor PyMC.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from os import PathLike
 from pathlib import Path
 
-import arviz as az
-import numpy as np
 import xarray as xr
-from sklearn.preprocessing import StandardScaler
 
-from penguin_utils.posterior import mixture_draws
+from penguin_utils.posterior import as_posterior, mixture_draws
 from penguin_utils.scaling import PenguinScaler
 
-__all__ = ["load_fit", "save_fit"]
+__all__ = ["book_fit_path", "load_fit", "read_fit", "save_fit"]
 
 #: Marks files written by :func:`save_fit`, so that other NetCDF files are refused.
 FORMAT = "penguin-mixtures-fit"
 FORMAT_VERSION = 1
 _SCALER_GROUP = "penguin_scaler"
+_ENGINE = "netcdf4"
+# First bytes of a NetCDF-4 (HDF5) and a classic NetCDF file.
+_SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 
-def save_fit(path: str | PathLike, idata: az.InferenceData, scaler: PenguinScaler, *, overwrite: bool = False) -> Path:
+def save_fit(path: str | PathLike, idata, scaler: PenguinScaler, *, overwrite: bool = False) -> Path:
     """Write the posterior of ``idata`` and the fitted ``scaler`` to one NetCDF file.
+
+    The file is written to a temporary file in the same folder and renamed over ``path``
+    only once complete, so a failed save never damages an existing fit.
 
     Parameters
     ----------
     path : str or path-like
-        Destination, conventionally ending in ``.nc``.
-    idata : arviz.InferenceData
-        A fit with ``w``, ``mu`` and ``chol`` in its posterior (other posterior
-        variables are saved too; other groups are not).
+        Destination, conventionally ending in ``.nc``; ``~`` is expanded.
+    idata : arviz.InferenceData or xarray.Dataset
+        A fit with ``w``, ``mu`` and ``chol`` in its posterior, or that posterior group
+        (other posterior variables are saved too; other groups are not).
     scaler : PenguinScaler
         The scaler the model's data were transformed with.
     overwrite : bool, default False
@@ -45,35 +56,138 @@ def save_fit(path: str | PathLike, idata: az.InferenceData, scaler: PenguinScale
     pathlib.Path
         The path written.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not isinstance(scaler, PenguinScaler):
         raise TypeError(f"scaler must be a PenguinScaler from fit_scaler(), got {type(scaler).__name__}.")
     mixture_draws(idata, scaler.features)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists already; pass overwrite=True to replace it.")
-    path.unlink(missing_ok=True)
-    az.InferenceData(posterior=idata.posterior).to_netcdf(str(path))
+    posterior = as_posterior(idata)
+    _check_destination(path, overwrite)
     scaler_ds = xr.Dataset(
         {
             "mean": ("feature", scaler.mean),
             "scale": ("feature", scaler.scale),
-            "var": ("feature", scaler.scaler.var_),
+            "var": ("feature", scaler.var),
             "data_min": ("feature", scaler.data_min),
             "data_max": ("feature", scaler.data_max),
         },
         coords={"feature": list(scaler.features)},
-        attrs={
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "n_samples_seen": int(scaler.scaler.n_samples_seen_),
-        },
+        attrs={"format": FORMAT, "format_version": FORMAT_VERSION, "n_samples_seen": scaler.n_samples_seen},
     )
-    scaler_ds.to_netcdf(path, mode="a", group=_SCALER_GROUP)
+    # A hidden name beside the target: same file system, so os.replace is atomic.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        _write(tmp, posterior, scaler_ds)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
-def load_fit(path: str | PathLike) -> tuple[az.InferenceData, PenguinScaler]:
-    """Read a file written by :func:`save_fit`.
+def _write(tmp: Path, posterior: xr.Dataset, scaler_ds: xr.Dataset) -> None:
+    """Both groups into ``tmp``: the posterior first (mode "w"), then the scaler appended."""
+    posterior.to_netcdf(tmp, mode="w", group="posterior", engine=_ENGINE)
+    scaler_ds.to_netcdf(tmp, mode="a", group=_SCALER_GROUP, engine=_ENGINE)
+
+
+def _check_destination(path: Path, overwrite: bool) -> None:
+    folder = path.parent
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name inside it, e.g. {path / 'fit.nc'}.")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"Cannot save to {path}: the folder {folder} {what}; create it first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"Cannot save to {path}: the folder {folder} is not writable; choose another folder.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists already; pass overwrite=True to replace it.")
+
+
+def read_fit(path: str | PathLike) -> tuple[xr.Dataset, PenguinScaler]:
+    """Read and check a file written by :func:`save_fit`, without ArviZ.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``~`` is expanded.
+
+    Returns
+    -------
+    posterior : xarray.Dataset
+        The saved posterior (``w``, ``mu``, ``chol``, ...), loaded into memory; every
+        function of :mod:`penguin_utils.assign` accepts it in place of an InferenceData.
+    scaler : PenguinScaler
+        Behaves exactly like the scaler that was saved.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        No file at ``path``, or a folder.
+    ValueError
+        The file is not a penguin-mixtures fit, is damaged or truncated, was written in
+        another format version, or holds a posterior that fails the checks of
+        :func:`~penguin_utils.posterior.mixture_draws`.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a fit file; pass the .nc file written by save_fit.")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No fit file at {path}; write one with penguin_utils.io.save_fit(path, idata, scaler)."
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(_SIGNATURES):
+        raise ValueError(f"{path} is not a penguin-mixtures fit file: it is not a NetCDF file at all.")
+    try:
+        groups = _groups(path)
+    except OSError as err:
+        raise ValueError(
+            f"{path} is damaged or truncated (it starts like a NetCDF file but cannot be read: {err}); "
+            "save the fit again."
+        ) from err
+    if _SCALER_GROUP not in groups:
+        raise ValueError(f"{path} is not a penguin-mixtures fit file (it has no {_SCALER_GROUP!r} group).")
+    try:
+        with xr.open_dataset(path, group=_SCALER_GROUP, engine=_ENGINE) as ds:
+            scaler_ds = ds.load()
+        if scaler_ds.attrs.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a penguin-mixtures fit file (format {scaler_ds.attrs.get('format')!r}).")
+        if int(scaler_ds.attrs.get("format_version", -1)) != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was written in fit format version {scaler_ds.attrs.get('format_version')}, "
+                f"this penguin_utils reads version {FORMAT_VERSION}; refit and save again."
+            )
+        if "posterior" not in groups:
+            raise ValueError(f"{path} is damaged: it has a scaler but no posterior group; save the fit again.")
+        with xr.open_dataset(path, group="posterior", engine=_ENGINE) as ds:
+            posterior = ds.load()
+        features = [str(f) for f in scaler_ds["feature"].values]
+        scaler = PenguinScaler(
+            scaler_ds["mean"].values,
+            scaler_ds["scale"].values,
+            scaler_ds["data_min"].values,
+            scaler_ds["data_max"].values,
+            features,
+            var=scaler_ds["var"].values,
+            n_samples_seen=int(scaler_ds.attrs["n_samples_seen"]),
+        )
+    except (OSError, RuntimeError, KeyError) as err:
+        raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); save the fit again.") from err
+    mixture_draws(posterior, features)
+    return posterior, scaler
+
+
+def _groups(path: Path) -> set[str]:
+    """Names of the top-level groups of a NetCDF-4 file (none for classic NetCDF)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return set(nc.groups)
+
+
+def load_fit(path: str | PathLike):
+    """Read a file written by :func:`save_fit` (see :func:`read_fit`).
 
     Returns
     -------
@@ -82,32 +196,20 @@ def load_fit(path: str | PathLike) -> tuple[az.InferenceData, PenguinScaler]:
     scaler : PenguinScaler
         Behaves exactly like the scaler that was saved.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No fit file at {path}; write one with penguin_utils.io.save_fit(path, idata, scaler).")
-    try:
-        with xr.open_dataset(path, group=_SCALER_GROUP) as ds:
-            scaler_ds = ds.load()
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{path} is not a penguin-mixtures fit file (no scaler group): {err}") from err
-    if scaler_ds.attrs.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a penguin-mixtures fit file (format {scaler_ds.attrs.get('format')!r}).")
-    if int(scaler_ds.attrs.get("format_version", -1)) != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} was written in fit format version {scaler_ds.attrs.get('format_version')}, "
-            f"this penguin_utils reads version {FORMAT_VERSION}; refit and save again."
-        )
-    with xr.open_dataset(path, group="posterior") as ds:
-        posterior = ds.load()
-    idata = az.InferenceData(posterior=posterior)
-    features = [str(f) for f in scaler_ds["feature"].values]
-    mixture_draws(idata, features)
+    import arviz as az
 
-    sk = StandardScaler()
-    sk.mean_ = scaler_ds["mean"].values
-    sk.scale_ = scaler_ds["scale"].values
-    sk.var_ = scaler_ds["var"].values
-    sk.n_features_in_ = len(features)
-    sk.n_samples_seen_ = np.int64(scaler_ds.attrs["n_samples_seen"])
-    scaler = PenguinScaler(sk, scaler_ds["data_min"].values, scaler_ds["data_max"].values, features)
-    return idata, scaler
+    posterior, scaler = read_fit(path)
+    return az.InferenceData(posterior=posterior), scaler
+
+
+def book_fit_path(name: str, folder: str | PathLike = "fits") -> Path:
+    """Where the chapters keep a fit they share: ``<folder>/<name>.nc``, the folder created.
+
+    Chapter 2 saves its fit there for chapters 3 and 4 to compare with; paths are relative
+    to the chapter's own folder, as notebooks run there.
+    """
+    if not isinstance(name, str) or not name or any(sep in name for sep in "/\\"):
+        raise ValueError(f"name must be a plain file name without extension, got {name!r}.")
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.nc"

@@ -1,4 +1,10 @@
-"""Read the shared mixture parameters out of an ``InferenceData``, checking them once."""
+"""Read the shared mixture parameters out of a posterior, checking them once.
+
+Every public function that takes a fit (assignment, saving, relabelling) goes through
+:func:`mixture_draws`, so a posterior is checked the same way wherever it enters. This
+module imports neither ArviZ nor PyMC: an ``InferenceData`` is recognised by its
+``posterior`` group.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+
+__all__ = ["REQUIRED", "MixtureDraws", "as_posterior", "mixture_draws"]
 
 #: The posterior variables every model of the book exposes, with their dims.
 REQUIRED = {
@@ -15,17 +24,22 @@ REQUIRED = {
     "chol": ("chain", "draw", "cluster", "feature", "feature_"),
 }
 
+#: How far the weights of one draw may sum from 1 (float32 storage rounds at ~1e-7).
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+_EXPECTED = "an arviz.InferenceData with a posterior group, or that posterior as an xarray.Dataset"
+
 
 @dataclass(frozen=True)
 class MixtureDraws:
-    """Posterior draws of a Gaussian mixture as plain arrays.
+    """Posterior draws of a Gaussian mixture as plain float arrays.
 
     Attributes
     ----------
     w : ndarray, shape (chain, draw, cluster)
     mu : ndarray, shape (chain, draw, cluster, feature)
     chol : ndarray, shape (chain, draw, cluster, feature, feature)
-        Lower Cholesky factors of the component covariances.
+        Lower Cholesky factors of the component covariances (zeros above the diagonal).
     coords : dict
         ``chain``, ``draw``, ``cluster`` and ``feature`` coordinate values.
     """
@@ -36,29 +50,59 @@ class MixtureDraws:
     coords: dict
 
 
+def as_posterior(idata, *, name: str = "idata") -> xr.Dataset:
+    """The posterior ``Dataset`` of ``idata``, an ``InferenceData`` or the ``Dataset`` itself.
+
+    Raises
+    ------
+    TypeError
+        For anything else (a dict, a list, a DataFrame or array passed where the fit
+        belongs, e.g. with the arguments swapped), naming what was expected.
+    ValueError
+        For an ``InferenceData`` without a posterior group.
+    """
+    if isinstance(idata, xr.Dataset):
+        return idata
+    if isinstance(idata, (pd.DataFrame, np.ndarray)):
+        raise TypeError(
+            f"{name} must be {_EXPECTED}, got a {type(idata).__name__}. The fit comes first and the "
+            "penguins second, e.g. assign_clusters(idata, X): were the arguments swapped?"
+        )
+    if type(idata).__name__ == "InferenceData" or isinstance(idata, xr.DataTree):
+        groups = list(idata.groups() if callable(getattr(idata, "groups", None)) else idata.children)
+        groups = [g.strip("/") for g in groups]
+        if "posterior" not in groups:
+            raise ValueError(
+                f"{name} has no posterior group (it has {groups}). Pass the InferenceData returned by "
+                "sampling (pm.sample or nutpie.sample) or by penguin_utils.io.load_fit."
+            )
+        posterior = idata["posterior"] if isinstance(idata, xr.DataTree) else idata.posterior
+        return posterior.to_dataset() if isinstance(posterior, xr.DataTree) else posterior
+    raise TypeError(f"{name} must be {_EXPECTED}, got {type(idata).__name__}.")
+
+
 def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
-    """Extract ``w``, ``mu`` and ``chol`` from ``idata.posterior`` after checking them.
+    """Extract ``w``, ``mu`` and ``chol`` from a posterior after checking them.
 
     Parameters
     ----------
     idata : arviz.InferenceData or xarray.Dataset
-        A fit of either model (or its ``posterior`` group).
+        A fit of either model, or its ``posterior`` group.
     features : sequence of str, optional
         If given, the ``feature`` coordinate of the posterior must equal it.
 
     Raises
     ------
+    TypeError
+        If ``idata`` is neither (see :func:`as_posterior`).
     ValueError
-        If the posterior is missing, lacks a variable, has unexpected dims, cluster
-        counts that disagree, features that differ from ``features``, or Cholesky
-        factors without a positive diagonal.
+        If a variable is missing or has unexpected dims; the posterior has no draws;
+        its features differ from ``features``; or the values are impossible: ``chol``
+        with a non-zero entry above the diagonal, or a diagonal that is not positive and
+        finite; ``w`` not finite, negative, or not summing to 1 per draw; ``mu`` not
+        finite. The message names the variable, chain and draw.
     """
-    posterior = idata if isinstance(idata, xr.Dataset) else getattr(idata, "posterior", None)
-    if posterior is None:
-        raise ValueError(
-            "idata has no posterior group. Pass the InferenceData returned by sampling "
-            "(pm.sample or nutpie.sample) or by penguin_utils.io.load_fit."
-        )
+    posterior = as_posterior(idata)
     missing = [name for name in REQUIRED if name not in posterior]
     if missing:
         raise ValueError(
@@ -68,22 +112,63 @@ def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
     for name, dims in REQUIRED.items():
         if posterior[name].dims != dims:
             raise ValueError(f"Posterior variable {name!r} has dims {posterior[name].dims}, expected {dims}.")
-    feature_names = [str(f) for f in posterior["mu"].coords["feature"].values]
+    sizes = posterior["chol"].sizes
+    empty = [d for d in ("chain", "draw", "cluster", "feature") if sizes[d] == 0]
+    if empty:
+        raise ValueError(f"The posterior has no {' and no '.join(empty)} entries; it needs at least one draw.")
+    feature_names = [str(f) for f in posterior["feature"].values]
+    if [str(f) for f in posterior["feature_"].values] != feature_names:
+        raise ValueError("chol's feature and feature_ coordinates differ; both must list the fitted features.")
     if features is not None and feature_names != [str(f) for f in features]:
         raise ValueError(
             f"The posterior was fitted on features {feature_names}, but X has {list(features)}. "
             "Pass the same columns, in the same order, as used for fitting."
         )
-    chol = posterior["chol"].values
-    diag = np.diagonal(chol, axis1=-2, axis2=-1)
-    if not np.all(diag > 0) or not np.all(np.isfinite(chol)):
-        raise ValueError("chol must hold lower Cholesky factors with a positive, finite diagonal.")
+    values = {}
+    for name in REQUIRED:
+        try:
+            values[name] = np.asarray(posterior[name].values, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"Posterior variable {name!r} is not numeric: {err}") from err
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
         "cluster": posterior["cluster"].values,
         "feature": feature_names,
     }
-    return MixtureDraws(
-        w=posterior["w"].values, mu=posterior["mu"].values, chol=chol, coords=coords
-    )
+    _check_values(values["w"], values["mu"], values["chol"], coords)
+    return MixtureDraws(w=values["w"], mu=values["mu"], chol=values["chol"], coords=coords)
+
+
+def _check_values(w: np.ndarray, mu: np.ndarray, chol: np.ndarray, coords: dict) -> None:
+    n_feature = chol.shape[-1]
+    upper = np.triu(np.ones((n_feature, n_feature), dtype=bool), k=1)
+    diag = np.diagonal(chol, axis1=-2, axis2=-1)
+    weight_sum = w.sum(axis=-1)
+    # (bad draws, what is wrong) per rule, each mask of shape (chain, draw)
+    rules = [
+        (
+            "chol",
+            (chol[..., upper] != 0).any(axis=(-1, -2)),
+            "has a non-zero entry above the diagonal; chol must be lower triangular (a Cholesky factor)",
+        ),
+        (
+            "chol",
+            ~(np.isfinite(diag) & (diag > 0)).all(axis=(-1, -2)),
+            "has a diagonal entry that is not positive and finite",
+        ),
+        ("chol", ~np.isfinite(np.where(upper, 0.0, chol)).all(axis=(-1, -2, -3)), "has a NaN or infinite entry"),
+        ("w", ~np.isfinite(w).all(axis=-1), "has a NaN or infinite weight"),
+        ("w", (w < 0).any(axis=-1), "has a negative weight"),
+        ("w", ~(np.abs(weight_sum - 1) <= WEIGHT_SUM_TOLERANCE), "has weights that do not sum to 1"),
+        ("mu", ~np.isfinite(mu).all(axis=(-1, -2)), "has a NaN or infinite mean"),
+    ]
+    for name, bad, what in rules:
+        if bad.any():
+            c, s = np.argwhere(bad)[0]
+            detail = f" (they sum to {weight_sum[c, s]:.9g})" if "sum to 1" in what else ""
+            raise ValueError(
+                f"Posterior variable {name!r} {what} in chain {coords['chain'][c]}, draw {coords['draw'][s]}"
+                f"{detail}; {int(bad.sum())} of {bad.size} draws are affected. "
+                "Pass the posterior as sampled from penguin_utils.models (or loaded with load_fit), unedited."
+            )

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from penguin_utils._validation import check_measurements
 from penguin_utils.data import FEATURES
@@ -19,43 +18,71 @@ RANGE_TOLERANCE = 0.5
 
 
 class PenguinScaler:
-    """A fitted :class:`~sklearn.preprocessing.StandardScaler` that guards its input.
+    """Standardisation with the training penguins' statistics, guarding its input.
 
-    Use :func:`fit_scaler` to make one. ``transform`` refuses data with a missing
-    feature column, NaN or infinite values, or values far outside the range seen in
-    fitting, which is how a measurement in the wrong unit shows itself.
+    Use :func:`fit_scaler` to make one (or :func:`penguin_utils.io.load_fit` to get the one
+    saved with a fit). ``transform`` computes ``(x - mean) / scale`` exactly as
+    scikit-learn's ``StandardScaler`` does, and refuses data with a missing feature column,
+    NaN or infinite values, or values far outside the range seen in fitting, which is how
+    a measurement in the wrong unit shows itself. New penguins must be scaled with the
+    scaler saved with the fit, never with one refitted on them: refitting moves the
+    origin and the units, and nothing downstream can notice.
 
     Attributes
     ----------
     features : tuple of str
         The measurement columns, in the order of the scaled output.
-    scaler : sklearn.preprocessing.StandardScaler
-        The fitted scaler (``mean_`` and ``scale_`` of shape (n_features,)).
+    mean, scale, var : numpy.ndarray
+        Fitted mean, standard deviation and variance per feature, shape (n_features,).
+    n_samples_seen : int
+        How many penguins the scaler was fitted on.
     data_min, data_max : numpy.ndarray
         Smallest and largest fitted value per feature, shape (n_features,).
     """
 
-    def __init__(self, scaler: StandardScaler, data_min: np.ndarray, data_max: np.ndarray, features: Sequence[str] = FEATURES):
+    def __init__(
+        self,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        data_min: np.ndarray,
+        data_max: np.ndarray,
+        features: Sequence[str] = FEATURES,
+        *,
+        var: np.ndarray | None = None,
+        n_samples_seen: int = 0,
+    ):
         self.features = tuple(features)
-        self.scaler = scaler
-        self.data_min = np.asarray(data_min, dtype=float)
-        self.data_max = np.asarray(data_max, dtype=float)
+        arrays = {"mean": mean, "scale": scale, "data_min": data_min, "data_max": data_max}
+        arrays["var"] = np.square(np.asarray(scale, dtype=float)) if var is None else var
+        for name, value in arrays.items():
+            value = np.array(value, dtype=float)
+            if value.shape != (len(self.features),) or not np.isfinite(value).all():
+                raise ValueError(
+                    f"PenguinScaler {name} must hold one finite number per feature "
+                    f"{list(self.features)}, got {value!r}."
+                )
+            value.flags.writeable = False
+            setattr(self, name, value)
+        if not (self.scale > 0).all():
+            raise ValueError(f"PenguinScaler scale must be positive for every feature, got {self.scale}.")
+        self.n_samples_seen = int(n_samples_seen)
 
     def __repr__(self) -> str:
         ranges = ", ".join(
-            f"{f}: {lo:g}–{hi:g}" for f, lo, hi in zip(self.features, self.data_min, self.data_max)
+            f"{f}: {lo:g}–{hi:g}" for f, lo, hi in zip(self.features, self.data_min, self.data_max, strict=True)
         )
-        return f"PenguinScaler(n_fitted={int(self.scaler.n_samples_seen_)}, {ranges})"
+        return f"PenguinScaler(n_fitted={self.n_samples_seen}, {ranges})"
 
     @property
-    def mean(self) -> np.ndarray:
-        """Fitted mean per feature, shape (n_features,)."""
-        return self.scaler.mean_
+    def scaler(self):
+        """The same statistics as a fitted :class:`sklearn.preprocessing.StandardScaler`."""
+        from sklearn.preprocessing import StandardScaler
 
-    @property
-    def scale(self) -> np.ndarray:
-        """Fitted standard deviation per feature, shape (n_features,)."""
-        return self.scaler.scale_
+        sk = StandardScaler()
+        sk.mean_, sk.scale_, sk.var_ = self.mean.copy(), self.scale.copy(), self.var.copy()
+        sk.n_features_in_ = len(self.features)
+        sk.n_samples_seen_ = np.int64(self.n_samples_seen)
+        return sk
 
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """Scale new penguins with the fitted mean and standard deviation.
@@ -73,15 +100,13 @@ class PenguinScaler:
         """
         values = check_measurements(df, self.features)
         self._check_units(values, df.index)
-        scaled = self.scaler.transform(values)
+        scaled = (values - self.mean) / self.scale  # as StandardScaler.transform, bit for bit
         return pd.DataFrame(scaled, index=df.index, columns=list(self.features))
 
     def inverse_transform(self, scaled: pd.DataFrame) -> pd.DataFrame:
         """Map scaled features back to millimetres and grams (same shape and index)."""
         values = check_measurements(scaled, self.features, name="scaled")
-        return pd.DataFrame(
-            self.scaler.inverse_transform(values), index=scaled.index, columns=list(self.features)
-        )
+        return pd.DataFrame(values * self.scale + self.mean, index=scaled.index, columns=list(self.features))
 
     def _check_units(self, values: np.ndarray, index: pd.Index) -> None:
         margin = RANGE_TOLERANCE * (self.data_max - self.data_min)
@@ -122,8 +147,18 @@ def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinS
     values = check_measurements(df, features)
     if len(values) < 2:
         raise ValueError(f"fit_scaler needs at least 2 penguins to estimate a spread, got {len(values)}.")
-    constant = [f for f, sd in zip(features, values.std(axis=0)) if sd == 0]
+    constant = [f for f, sd in zip(features, values.std(axis=0), strict=True) if sd == 0]
     if constant:
         raise ValueError(f"Column(s) {constant} do not vary in the training data, so they cannot be scaled.")
-    scaler = StandardScaler().fit(values)
-    return PenguinScaler(scaler, values.min(axis=0), values.max(axis=0), features)
+    from sklearn.preprocessing import StandardScaler  # only fitting needs scikit-learn
+
+    sk = StandardScaler().fit(values)
+    return PenguinScaler(
+        sk.mean_,
+        sk.scale_,
+        values.min(axis=0),
+        values.max(axis=0),
+        features,
+        var=sk.var_,
+        n_samples_seen=int(sk.n_samples_seen_),
+    )

@@ -2,11 +2,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import random_posterior
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
-from conftest import random_posterior
-from penguin_utils.assign import assign_clusters, cluster_probabilities, component_logp, label_frequencies
+from penguin_utils.assign import (
+    assign_clusters,
+    cluster_probabilities,
+    component_logp,
+    draw_probabilities,
+    label_frequencies,
+)
 from penguin_utils.data import FEATURES
 
 
@@ -85,7 +92,7 @@ def test_label_frequencies_counts_z():
 
 
 def test_bad_posteriors_are_refused(X):
-    with pytest.raises(ValueError, match="no posterior group"):
+    with pytest.raises(TypeError, match="InferenceData with a posterior group.*got object"):
         cluster_probabilities(object(), X)
     idata = random_posterior()
     no_mu = idata.copy()
@@ -93,12 +100,12 @@ def test_bad_posteriors_are_refused(X):
     with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['mu'\]"):
         assign_clusters(no_mu, X)
     renamed = idata.copy()
-    renamed.posterior = renamed.posterior.assign_coords(feature=["a", "b", "c", "d"])
+    renamed.posterior = renamed.posterior.assign_coords(feature=list("abcd"), feature_=list("abcd"))
     with pytest.raises(ValueError, match="fitted on features"):
         component_logp(renamed, X)
     bad_chol = idata.copy()
     bad_chol.posterior["chol"] = -bad_chol.posterior["chol"]
-    with pytest.raises(ValueError, match="positive, finite diagonal"):
+    with pytest.raises(ValueError, match="diagonal entry that is not positive and finite"):
         component_logp(bad_chol, X)
     transposed = idata.copy()
     transposed.posterior["mu"] = transposed.posterior["mu"].transpose("chain", "draw", "feature", "cluster")
@@ -118,3 +125,68 @@ def test_bad_data_is_refused(penguins, X):
     inf.iloc[3, 2] = np.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
         cluster_probabilities(idata, inf)
+
+
+def test_draw_probabilities_are_normalised_per_draw_and_average_to_cluster_probabilities(X):
+    idata = random_posterior(n_chain=2, n_draw=5, seed=8)
+    per_draw = draw_probabilities(idata, X)
+    assert per_draw.dims == ("chain", "draw", "penguin", "cluster")
+    assert per_draw.shape == (2, 5, len(X), 3)
+    np.testing.assert_allclose(per_draw.sum("cluster"), 1, atol=1e-12)
+    # brute force: Bayes' rule with SciPy densities, one draw at a time
+    post = idata.posterior
+    for c, s in [(0, 0), (1, 4)]:
+        w, mu, L = (post[v].values[c, s] for v in ("w", "mu", "chol"))
+        dens = np.stack([w[k] * multivariate_normal(mu[k], L[k] @ L[k].T).pdf(X) for k in range(3)], axis=1)
+        np.testing.assert_allclose(per_draw.values[c, s], dens / dens.sum(axis=1, keepdims=True), rtol=1e-9, atol=1e-12)
+    mean = per_draw.mean(("chain", "draw")).transpose("penguin", "cluster").values
+    np.testing.assert_allclose(cluster_probabilities(idata, X).to_numpy(), mean, atol=1e-12)
+
+
+def test_component_logp_is_the_samplers_density(X):
+    """logsumexp over clusters of component_logp equals the likelihood the sampler evaluates."""
+    import pytensor
+
+    from penguin_utils.mixture_logp import mvnormal_mixture_logp
+
+    idata = random_posterior(n_chain=1, n_draw=2, seed=9)
+    post = idata.posterior
+    lp = component_logp(idata, X).values
+    f = pytensor.function(
+        [],
+        mvnormal_mixture_logp(X.to_numpy(), post["w"].values[0, 1], post["mu"].values[0, 1], post["chol"].values[0, 1]),
+        mode="FAST_COMPILE",
+    )
+    np.testing.assert_allclose(logsumexp(lp[0, 1], axis=-1), f(), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.MultiIndex.from_arrays([["Biscoe"] * 4 + ["Dream"] * 3, range(7)], names=["island", "tag"]),
+        pd.Index([f"p{i}" for i in range(7)], name="id"),
+        pd.date_range("2026-01-01", periods=7, name="seen"),
+        pd.Index([3, 1, 4, 15, 9, 2, 6]),
+    ],
+    ids=["multiindex", "strings", "dates", "unnamed-ints"],
+)
+def test_new_penguins_keep_their_index_in_every_result(X, index):
+    idata = random_posterior(seed=10)
+    new = X.iloc[:7].set_axis(index)
+    expected = cluster_probabilities(idata, X.iloc[:7]).to_numpy()
+    for result in [cluster_probabilities(idata, new), assign_clusters(idata, new)]:
+        named = isinstance(index, pd.MultiIndex) or index.name is not None
+        pd.testing.assert_index_equal(result.index, index, check_names=named)
+        np.testing.assert_allclose(result[[0, 1, 2]].to_numpy(), expected, atol=1e-15)
+    for result in [draw_probabilities(idata, new), component_logp(idata, new)]:
+        pd.testing.assert_index_equal(result.indexes["penguin"], index, check_names=False)
+    if isinstance(index, pd.MultiIndex):
+        per_draw = draw_probabilities(idata, new)
+        one = per_draw.sel(penguin=("Dream", 5))
+        np.testing.assert_allclose(one.mean(("chain", "draw")), expected[5], atol=1e-15)
+
+
+def test_index_levels_that_clash_with_the_dims_are_refused(X):
+    new = X.iloc[:2].set_axis(pd.MultiIndex.from_arrays([[0, 1], [0, 0]], names=["chain", "tag"]))
+    with pytest.raises(ValueError, match=r"level\(s\) named \['chain'\].*rename"):
+        draw_probabilities(random_posterior(), new)

@@ -1,0 +1,215 @@
+"""The mixture density in compiled loops: one per-component log-density for everything.
+
+The sampler's likelihood (:mod:`penguin_utils.mixture_logp`, one draw at a time) and
+assignment (:mod:`penguin_utils.assign`, all chains and draws at once) both call
+:func:`_component_logdensity`, so the two cannot drift apart.  This module imports only
+NumPy, Numba and ``math``: the command-line path (load a fit, scale, assign) must not pay
+for importing PyMC or PyTensor.  Numba caches the compiled kernels on disk (``cache=True``).
+
+Per penguin ``i`` and cluster ``k``, with ``z = L_k^{-1}(x_i - mu_k)``::
+
+    q_ik = log w_k - sum_j log L_k[j, j] - D/2 log(2 pi) - |z|^2 / 2
+
+Only the lower triangle of each ``L_k`` is read. Entries above the diagonal are never
+silently "ignored" on the way in: :func:`penguin_utils.posterior.mixture_draws` refuses
+a posterior that has any, and the sampler builds ``chol`` lower triangular.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# Reordering and fused multiply-add only: infinities and NaN keep their IEEE meaning.
+_FASTMATH = {"reassoc", "contract", "arcp"}
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _log_normaliser(w_k, chol_k):
+    """``log w_k - sum_j log L_k[j, j] - D/2 log(2 pi)``: the part of ``q`` shared by all penguins."""
+    n_feature = chol_k.shape[0]
+    const = math.log(w_k) - n_feature * _HALF_LOG_2PI
+    for j in range(n_feature):
+        const -= math.log(chol_k[j, j])
+    return const
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _cluster_logdensity(XT, mu_k, chol_k, w_k, z, q):
+    """The per-component log-density: ``q[i] = log w_k + log N(x_i | mu_k, L_k L_k^T)``.
+
+    ``XT`` (D, N) holds the penguins column-wise, so that the inner loop runs over
+    penguins and vectorises. ``z`` (D, N) receives the whitened residuals
+    ``L_k^{-1}(x_i - mu_k)`` (forward substitution), ``q`` (N,) the log-densities. Only
+    the lower triangle of ``chol_k`` is read. Every density in the package comes from
+    here: the sampler's likelihood and all of :mod:`penguin_utils.assign`.
+    """
+    n_feature, n_penguin = XT.shape
+    const = _log_normaliser(w_k, chol_k)
+    for i in range(n_penguin):
+        q[i] = const
+    for j in range(n_feature):
+        inv_diag = 1.0 / chol_k[j, j]
+        centre = mu_k[j]
+        for i in range(n_penguin):
+            s = XT[j, i] - centre
+            for m in range(j):
+                s -= chol_k[j, m] * z[m, i]
+            s *= inv_diag
+            z[j, i] = s
+            q[i] -= 0.5 * s * s
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _normalise(q, logsumexp, want_logsumexp):
+    """Turn log-weights ``q`` (K, N) into probabilities over K, in place, per penguin.
+
+    With ``want_logsumexp``, ``logsumexp`` (N,) receives ``log sum_k exp(q[k, i])``.
+    """
+    n_cluster, n_penguin = q.shape
+    for i in range(n_penguin):
+        top = q[0, i]
+        for k in range(1, n_cluster):
+            top = max(top, q[k, i])
+        total = 0.0
+        for k in range(n_cluster):
+            d = q[k, i] - top
+            e = 1.0 if d == 0.0 else math.exp(d)  # the largest term is exactly 1: skip its exp
+            q[k, i] = e
+            total += e
+        inv_total = 1.0 / total
+        for k in range(n_cluster):
+            q[k, i] *= inv_total
+        if want_logsumexp:
+            logsumexp[i] = top + math.log(total)
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def mixture_logp(X, w, mu, chol):
+    """Per-row log-density (N,), responsibilities (K, N) and whitened residuals (K, D, N).
+
+    One draw: ``X`` (N, D), ``w`` (K,), ``mu`` (K, D), ``chol`` (K, D, D). Used by the
+    sampler's likelihood, which needs the last two outputs for its gradient.
+    """
+    n_penguin, n_feature = X.shape
+    n_cluster = mu.shape[0]
+    XT = np.ascontiguousarray(X.T)
+    logp = np.empty(n_penguin)
+    resp = np.empty((n_cluster, n_penguin))
+    white = np.empty((n_cluster, n_feature, n_penguin))
+    for k in range(n_cluster):
+        _cluster_logdensity(XT, mu[k], chol[k], w[k], white[k], resp[k])
+    _normalise(resp, logp, True)
+    return logp, resp, white
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def mixture_logp_grad(w, chol, resp, white, g):
+    """Gradient of ``sum_i g_i logp_i`` with respect to ``w``, ``mu`` and ``chol``.
+
+    ``resp`` (K, N) and ``white`` (K, D, N) come from :func:`mixture_logp`. With
+    responsibilities ``r_ik`` and ``a = L_k^{-T} z``: ``d/dw_k = r_ik / w_k``,
+    ``d/dmu_k = r_ik a``, ``d/dL_k = r_ik (tril(a z^T) - diag(1 / L_k[j, j]))``.
+    """
+    n_cluster, n_feature, n_penguin = white.shape
+    d_w = np.empty(n_cluster)
+    d_mu = np.zeros((n_cluster, n_feature))
+    d_chol = np.zeros((n_cluster, n_feature, n_feature))
+    r = np.empty(n_penguin)
+    rz = np.empty(n_feature)
+    rzz = np.empty((n_feature, n_feature))
+    for k in range(n_cluster):
+        # Responsibility-weighted sums of 1, z and z z^T; the L^{-T} solves then happen
+        # once per cluster instead of once per penguin.
+        r_sum = 0.0
+        for i in range(n_penguin):
+            r[i] = g[i] * resp[k, i]
+            r_sum += r[i]
+        for j in range(n_feature):
+            acc = 0.0
+            for i in range(n_penguin):
+                acc += r[i] * white[k, j, i]
+            rz[j] = acc
+            for m in range(j + 1):
+                acc = 0.0
+                for i in range(n_penguin):
+                    acc += r[i] * white[k, j, i] * white[k, m, i]
+                rzz[j, m] = acc
+                rzz[m, j] = acc
+        d_w[k] = r_sum / w[k]
+        # Back substitution L^T A = B for the vector rz and the matrix rzz at once.
+        for j in range(n_feature - 1, -1, -1):
+            inv_diag = 1.0 / chol[k, j, j]
+            s = rz[j]
+            for m in range(j + 1, n_feature):
+                s -= chol[k, m, j] * d_mu[k, m]
+            d_mu[k, j] = s * inv_diag
+            for c in range(n_feature):
+                s = rzz[j, c]
+                for m in range(j + 1, n_feature):
+                    s -= chol[k, m, j] * d_chol[k, m, c]
+                d_chol[k, j, c] = s * inv_diag
+        for j in range(n_feature):
+            d_chol[k, j, j] -= r_sum / chol[k, j, j]
+            for c in range(j + 1, n_feature):
+                d_chol[k, j, c] = 0.0
+    return d_w, d_mu, d_chol
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def component_logp_draws(X, w, mu, chol):
+    """``q`` for every draw, penguin and cluster: shape (S, N, K).
+
+    ``X`` (N, D); ``w`` (S, K), ``mu`` (S, K, D), ``chol`` (S, K, D, D), with all
+    chains and draws flattened into S.
+    """
+    n_sample, n_cluster = w.shape
+    n_penguin, n_feature = X.shape
+    XT = np.ascontiguousarray(X.T)
+    out = np.empty((n_sample, n_penguin, n_cluster))
+    q = np.empty((n_cluster, n_penguin))
+    z = np.empty((n_feature, n_penguin))
+    for s in range(n_sample):
+        for k in range(n_cluster):
+            _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
+        out[s] = q.T
+    return out
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def draw_probabilities(X, w, mu, chol):
+    """Cluster probabilities per draw, normalised per penguin: shape (S, N, K)."""
+    n_sample, n_cluster = w.shape
+    n_penguin, n_feature = X.shape
+    XT = np.ascontiguousarray(X.T)
+    out = np.empty((n_sample, n_penguin, n_cluster))
+    q = np.empty((n_cluster, n_penguin))
+    z = np.empty((n_feature, n_penguin))
+    unused = np.empty(0)
+    for s in range(n_sample):
+        for k in range(n_cluster):
+            _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
+        _normalise(q, unused, False)
+        out[s] = q.T
+    return out
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def mean_probabilities(X, w, mu, chol):
+    """The mean over draws of :func:`draw_probabilities`, shape (N, K), without storing it."""
+    n_sample, n_cluster = w.shape
+    n_penguin, n_feature = X.shape
+    XT = np.ascontiguousarray(X.T)
+    total = np.zeros((n_cluster, n_penguin))
+    q = np.empty((n_cluster, n_penguin))
+    z = np.empty((n_feature, n_penguin))
+    unused = np.empty(0)
+    for s in range(n_sample):
+        for k in range(n_cluster):
+            _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
+        _normalise(q, unused, False)
+        total += q
+    return np.ascontiguousarray((total / n_sample).T)
