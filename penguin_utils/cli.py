@@ -27,9 +27,6 @@ EXIT_BAD_INPUT = 1
 #: Spellings of a missing value in a CSV; anything else that is not a number is "non-numeric".
 _MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "-"})
 
-#: Upper bound on the size of one chunk's per-draw arrays; sets the rows per chunk.
-_CHUNK_BYTES = 64 * 2**20
-
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, without a traceback."""
@@ -120,9 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument(
         "--chunk-rows",
         type=_positive_int,
-        default=None,
+        default=5000,
         metavar="N",
-        help="penguins per chunk (default: as many as keep one chunk's work within 64 MiB)",
+        help="penguins read and assigned at a time (default 5000)",
+    )
+    assign.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="J",
+        help="processes assigning chunks in parallel (default: one per CPU core, at most 8)",
     )
     assign.set_defaults(run=_run_assign)
 
@@ -337,6 +341,74 @@ def _measurements(chunk, features, source: str):
     return pd.DataFrame(columns, index=chunk.index)
 
 
+class _Assigner:
+    """Turns one chunk of the input into CSV text; runs in the main process or in a forked worker."""
+
+    def __init__(self, idata, scaler, ids: list[str], source: str):
+        self.idata, self.scaler, self.ids, self.source = idata, scaler, ids, source
+
+    def __call__(self, chunk, header: bool) -> str:
+        from penguin_utils.assign import assign_clusters
+
+        values = _measurements(chunk, list(self.scaler.features), self.source)
+        try:
+            result = assign_clusters(self.idata, self.scaler.transform(values))
+        except ValueError as err:
+            raise CommandError(f"{_name(self.source)}: {_one_line(err)} (rows are line numbers of the input)") from None
+        result.columns = [f"p_cluster_{c}" for c in result.columns[:-3]] + list(result.columns[-3:])
+        result.index = chunk.index
+        return chunk[self.ids].join(result).to_csv(header=header, index=False)
+
+
+# The forked workers find the assigner here: set before the pool forks, so nothing is pickled
+# but the chunks and the CSV text.
+_ASSIGNER: _Assigner | None = None
+
+
+def _assign_in_worker(chunk, header: bool) -> str:
+    return _ASSIGNER(chunk, header)
+
+
+def _default_jobs() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def _chunk_results(assigner: _Assigner, chunks, first, jobs: int):
+    """Yield ``(csv_text, n_rows)`` for ``first`` and then every chunk, in order, using ``jobs`` processes."""
+    import multiprocessing
+
+    # Forked workers start in milliseconds with the fit already loaded; where fork is not
+    # the safe default (macOS, Windows) the chunks are assigned one after the other.
+    if jobs == 1 or sys.platform != "linux":
+        yield assigner(first, True), len(first)
+        for chunk in chunks:
+            yield assigner(chunk, False), len(chunk)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _ASSIGNER
+    _ASSIGNER = assigner
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = deque([(pool.submit(_assign_in_worker, first, True), len(first))])
+        try:
+            for chunk in chunks:
+                pending.append((pool.submit(_assign_in_worker, chunk, False), len(chunk)))
+                while len(pending) > 2 * jobs:  # bounded read-ahead: memory stays flat
+                    future, n = pending.popleft()
+                    yield future.result(), n
+            while pending:
+                future, n = pending.popleft()
+                yield future.result(), n
+        finally:
+            for future, _ in pending:
+                future.cancel()
+
+
 def _run_assign(args: argparse.Namespace) -> int:
     out = None if args.out == "-" else Path(args.out).expanduser()
     if args.input != "-" and not Path(args.input).exists():
@@ -346,12 +418,14 @@ def _run_assign(args: argparse.Namespace) -> int:
     idata, scaler = _read_fit(Path(args.fit).expanduser())
     features = list(scaler.features)
 
-    posterior = idata if not hasattr(idata, "posterior") else idata.posterior
-    sizes = posterior.sizes
-    per_row = sizes["chain"] * sizes["draw"] * sizes["cluster"] * len(features) * 8
-    chunk_rows = args.chunk_rows or max(16, _CHUNK_BYTES // per_row)
-
-    from penguin_utils.assign import assign_clusters
+    chunks = _csv_chunks(args.input, args.chunk_rows)
+    first = next(chunks, None)
+    if first is None:
+        raise CommandError(f"{_name(args.input)} has a header but no penguins.")
+    ids = _check_columns(first, features, args.input)
+    if first.empty:
+        raise CommandError(f"{_name(args.input)} has a header but no penguins.")
+    assigner = _Assigner(idata, scaler, ids, args.input)
 
     tmp = None
     if out is None:
@@ -361,26 +435,9 @@ def _run_assign(args: argparse.Namespace) -> int:
         sink = open(tmp, "w", newline="")
     n_rows = 0
     try:
-        for chunk in _csv_chunks(args.input, chunk_rows):
-            if n_rows == 0:
-                ids = _check_columns(chunk, features, args.input)
-            if chunk.empty:
-                continue
-            values = _measurements(chunk, features, args.input)
-            try:
-                X = scaler.transform(values)
-                result = assign_clusters(idata, X)
-            except ValueError as err:
-                raise CommandError(
-                    f"{_name(args.input)}: {_one_line(err)} (rows are line numbers of the input)"
-                ) from None
-            result.columns = [f"p_cluster_{c}" for c in result.columns[:-3]] + list(result.columns[-3:])
-            result.index = chunk.index
-            table = chunk[ids].join(result)
-            table.to_csv(sink, header=n_rows == 0, index=False)
-            n_rows += len(table)
-        if n_rows == 0:
-            raise CommandError(f"{_name(args.input)} has a header but no penguins.")
+        for text, n in _chunk_results(assigner, chunks, first, args.jobs or _default_jobs()):
+            sink.write(text)
+            n_rows += n
         if tmp is not None:
             sink.close()
             os.replace(tmp, out)

@@ -7,6 +7,7 @@ command's output with :func:`penguin_utils.assign.assign_clusters` called in Pyt
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -106,12 +107,12 @@ def test_assign_matches_assign_clusters(tmp_path, fit_file, penguins_csv):
 def test_stdin_and_small_chunks_give_the_same_answer(tmp_path, fit_file, penguins_csv):
     whole = run("assign", fit_file, penguins_csv)
     assert whole.returncode == 0, whole.stderr
-    piped = run("assign", fit_file, "-", "--chunk-rows", 7, stdin=penguins_csv.read_text())
-    assert piped.returncode == 0, piped.stderr
-    a = pd.read_csv(pd.io.common.StringIO(whole.stdout))
-    b = pd.read_csv(pd.io.common.StringIO(piped.stdout))
+    a = pd.read_csv(io.StringIO(whole.stdout))
     assert len(a) == 342
-    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+    for jobs in [1, 2]:  # one process, and chunks assigned by two worker processes
+        piped = run("assign", fit_file, "-", "--chunk-rows", 7, "--jobs", jobs, stdin=penguins_csv.read_text())
+        assert piped.returncode == 0, piped.stderr
+        pd.testing.assert_frame_equal(a, pd.read_csv(io.StringIO(piped.stdout)), rtol=1e-12)
 
 
 def test_an_existing_output_is_kept_without_force(tmp_path, fit_file, penguins_csv):

@@ -1,0 +1,128 @@
+"""How fast ``penguin-utils assign`` is as a whole process, and how much memory it needs.
+
+Times the command the way a user runs it (a new process: Python start-up, imports,
+reading the fit, reading the CSV, assigning, writing the CSV) on 10 000 penguins, and
+streams 1 000 000 penguins through it to measure rows per second and the peak resident
+memory of the process (``ru_maxrss`` from ``os.wait4``, so only that process counts).
+The fit is the CLI's default, 4 chains x 1000 draws, made with ``penguin-utils fit``
+unless ``--fit`` names one. The new penguins are the real ones resampled with a little
+noise (seeded), with an id column carried through.
+
+Run: ``.venv/bin/python benchmarks/cli_assign_speed.py`` (writes benchmarks/cli_assign_results.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import machine, markdown_table
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = Path(sys.executable).with_name("penguin-utils")
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "penguin_utils"]
+
+
+def new_penguins(n: int, path: Path, seed: int = 0) -> Path:
+    """``n`` penguins resampled from the real ones, each measurement jittered by 1 % of its spread."""
+    from penguin_utils.data import FEATURES, load_penguins
+
+    penguins = load_penguins()
+    rng = np.random.default_rng(seed)
+    rows = penguins.iloc[rng.integers(len(penguins), size=n)].reset_index(drop=True)
+    features = rows[list(FEATURES)]
+    rows[list(FEATURES)] = (features + rng.normal(0, 0.01, features.shape) * penguins[list(FEATURES)].std()).round(1)
+    table = rows[["species", "island", "sex", *FEATURES]]
+    table.insert(0, "id", [f"N{i:07d}" for i in range(n)])
+    table.to_csv(path, index=False)
+    return path
+
+
+def timed(args: list[str]) -> tuple[float, float]:
+    """Wall-clock seconds and peak resident memory (MiB) of one run of the command."""
+    start = time.perf_counter()
+    process = subprocess.Popen([*COMMAND, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"penguin-utils {' '.join(args)} failed: {stderr}")
+    return elapsed, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fit", type=Path, help="a fit from `penguin-utils fit` (default: make one, 4 x 1000 draws)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="penguins in the streaming run")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of the 10 000-penguin case")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fit = args.fit
+        if fit is None:
+            fit = tmp / "fit.nc"
+            subprocess.run([*COMMAND, "fit", "--out", fit, "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+        from penguin_utils.io import read_fit
+
+        posterior, _ = read_fit(fit)
+        n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+
+        rows = []
+        small = new_penguins(10_000, tmp / "new_10k.csv")
+        times, peaks = [], []
+        for _ in range(args.repeats):
+            seconds, peak = timed(["assign", str(fit), str(small), "--out", str(tmp / "out.csv"), "--force"])
+            times.append(seconds)
+            peaks.append(peak)
+        rows.append(
+            {
+                "penguins": "10 000",
+                "draws": n_draws,
+                "whole process (s)": f"{np.median(times):.2f} (median of {args.repeats}; min {min(times):.2f})",
+                "penguins / s": f"{10_000 / np.median(times):,.0f}",
+                "peak memory (MiB)": f"{max(peaks):.0f}",
+            }
+        )
+        startup, _ = timed(["assign", str(fit), str(new_penguins(1, tmp / "one.csv")), "--out", str(tmp / "o1.csv")])
+        rows.append(
+            {
+                "penguins": "1",
+                "draws": n_draws,
+                "whole process (s)": f"{startup:.2f}",
+                "penguins / s": "start-up and reading the fit",
+                "peak memory (MiB)": "",
+            }
+        )
+        big = new_penguins(args.rows, tmp / "new_big.csv", seed=1)
+        seconds, peak = timed(["assign", str(fit), str(big), "--out", str(tmp / "out_big.csv")])
+        rows.append(
+            {
+                "penguins": f"{args.rows:,}".replace(",", " "),
+                "draws": n_draws,
+                "whole process (s)": f"{seconds:.1f}",
+                "penguins / s": f"{args.rows / seconds:,.0f}",
+                "peak memory (MiB)": f"{peak:.0f}",
+            }
+        )
+
+    table = markdown_table(rows)
+    text = (
+        "`penguin-utils assign` as a whole process (start-up, imports, reading the fit and the CSV, "
+        "assigning, writing the CSV), from `benchmarks/cli_assign_speed.py`.\n"
+        f"Machine: {machine()}.\n\n{table}\n"
+    )
+    print(text)
+    (HERE / "cli_assign_results.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
