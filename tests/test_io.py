@@ -8,7 +8,7 @@ import xarray as xr
 
 from conftest import random_posterior
 from penguin_utils.assign import cluster_probabilities
-from penguin_utils.io import load_fit, save_fit
+from penguin_utils.io import book_fit_path, load_fit, save_fit
 
 
 def test_save_load_assign_in_a_fresh_process(tmp_path, penguins, scaler, X):
@@ -72,3 +72,13 @@ def test_save_checks_its_inputs(tmp_path, scaler):
     with pytest.raises(ValueError, match="lacks the variable"):
         save_fit(tmp_path / "fit.nc", bad, scaler)
     assert not (tmp_path / "fit.nc").exists()
+
+
+def test_book_fit_path_names_a_file_in_a_created_folder(tmp_path):
+    folder = tmp_path / "fits"
+    path = book_fit_path("categorical", folder)
+    assert path == folder / "categorical.nc"
+    assert folder.is_dir() and not path.exists()
+    for bad in ["", "a/b", "..\\x", 3]:
+        with pytest.raises(ValueError, match="plain file name"):
+            book_fit_path(bad, folder)
