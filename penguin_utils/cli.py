@@ -263,13 +263,14 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _read_fit(path: Path):
-    if not path.is_file():
+    """The posterior (an xarray Dataset: no ArviZ import) and the scaler saved by ``fit``."""
+    if not path.exists():
         raise CommandError(f"no fit file at {path}; make one with 'penguin-utils fit --out {path}'.")
-    from penguin_utils.io import load_fit
+    from penguin_utils.io import read_fit
 
     try:
-        return load_fit(path)
-    except Exception as err:  # not ours, damaged, truncated, an old format: all one line
+        return read_fit(path)
+    except Exception as err:  # not ours, damaged, truncated, another format version: one line each
         raise CommandError(
             f"cannot use {path} as a fit: {_one_line(err)} Make a new one with 'penguin-utils fit --out FIT.nc'."
         ) from None
