@@ -227,3 +227,14 @@ def test_a_closed_pipe_is_not_an_error(fit_file, penguins_csv):
     )
     assert len(pipeline.stdout.splitlines()) == 3
     assert "Traceback" not in pipeline.stderr and "Error" not in pipeline.stderr
+
+
+def test_assign_imports_no_modelling_libraries(tmp_path, fit_file, penguins_csv):
+    code = (
+        "import sys\n"
+        "from penguin_utils.cli import main\n"
+        f"status = main(['assign', {str(fit_file)!r}, {str(penguins_csv)!r}, '--out', {str(tmp_path / 'a.csv')!r}])\n"
+        "print(status, sorted(m for m in ('pymc', 'pytensor', 'arviz', 'sklearn') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "0 []", result.stderr
