@@ -9,7 +9,7 @@ fused model of ``fit_mixture`` (chapters 4 and 5, ``penguin-utils fit``). The co
 code lands in PyTensor's and Numba's on-disk caches, so in class those chapters start
 sampling in seconds. Every failure is reported with its fix and makes the exit status 1.
 
-This module avoids syntax newer than Python 3.7, so that a too-old Python is told so.
+This module and ``__main__`` run on Python 3.7 and newer, so that a too-old Python is told so.
 """
 
 from __future__ import annotations

@@ -3,16 +3,19 @@
 The broken set-ups are real: a compile cache that cannot be created (its parent is a
 file, which even root cannot write into), a Numba cache likewise, and palmerpenguins
 made unimportable by an import hook in ``sitecustomize`` (as if it were uninstalled).
-A too-old Python cannot be started here, so its message is checked on the function
-that ``__main__`` calls first.
+A too-old Python is run on the source checkout when the machine has one (pyenv's, or
+``python3.X`` on the PATH); its message is also checked on the function itself.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,34 @@ def test_python_version_gate():
     message = python_problem((3, 10, 14, "final", 0))
     assert "Python 3.10.14 is too old" in message and "3.11 or newer" in message and "pip install -e ." in message
     assert MIN_PYTHON == (3, 11)
+
+
+def _old_pythons():
+    """Interpreters older than MIN_PYTHON on this machine (pyenv's, or python3.X on PATH)."""
+    found = {}
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(7, MIN_PYTHON[1])]
+    candidates += glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    for exe in filter(None, candidates):
+        probe = subprocess.run([exe, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True)
+        version = tuple(int(v) for v in probe.stdout.split()) if probe.returncode == 0 else ()
+        if (3, 7) <= version < MIN_PYTHON:
+            found[version] = exe
+    return [found[v] for v in sorted(found)]
+
+
+@pytest.mark.skipif(not _old_pythons(), reason="no Python older than 3.11 on this machine")
+def test_a_too_old_python_is_told_so():
+    root = Path(__file__).resolve().parents[1]
+    for exe in _old_pythons():  # the source checkout: pip would not even install there
+        result = subprocess.run(
+            [exe, "-m", "penguin_utils", "check"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        assert result.returncode == 1, exe
+        assert "is too old: the book needs Python 3.11 or newer" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_healthy_setup_passes_and_reports_what_a_teacher_needs():
