@@ -24,7 +24,7 @@ import xarray as xr
 from penguin_utils import _kernels
 from penguin_utils._validation import check_scaled
 from penguin_utils.data import FEATURES
-from penguin_utils.posterior import MixtureDraws, mixture_draws
+from penguin_utils.posterior import MixtureDraws, as_posterior, mixture_draws
 
 __all__ = [
     "assign_clusters",
@@ -169,7 +169,7 @@ def label_frequencies(idata) -> pd.DataFrame:
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : arviz.InferenceData or xarray.Dataset
         Posterior of :func:`~penguin_utils.models.build_categorical_model` with ``z``
         (chain, draw, penguin) and ``w`` (for the cluster labels).
 
@@ -179,8 +179,8 @@ def label_frequencies(idata) -> pd.DataFrame:
         Same layout as :func:`assign_clusters`: the frequency of each label over all
         chains and draws, then ``cluster``, ``probability`` and ``entropy``.
     """
-    posterior = getattr(idata, "posterior", None)
-    if posterior is None or "z" not in posterior or "w" not in posterior:
+    posterior = as_posterior(idata)
+    if "z" not in posterior or "w" not in posterior:
         raise ValueError(
             "label_frequencies needs a posterior with the labels z and the weights w, "
             "as sampled from penguin_utils.models.build_categorical_model."

@@ -145,30 +145,34 @@ def _check_values(w: np.ndarray, mu: np.ndarray, chol: np.ndarray, coords: dict)
     upper = np.triu(np.ones((n_feature, n_feature), dtype=bool), k=1)
     diag = np.diagonal(chol, axis1=-2, axis2=-1)
     weight_sum = w.sum(axis=-1)
-    # (bad draws, what is wrong) per rule, each mask of shape (chain, draw)
+    chol_rule = "chol must hold lower Cholesky factors (zeros above a positive diagonal)"
+    weight_rule = f"the weights of every draw must be non-negative and sum to 1 (within {WEIGHT_SUM_TOLERANCE:g})"
+    # (variable, bad draws as a (chain, draw) mask, what is wrong, the rule) per check
     rules = [
-        (
-            "chol",
-            (chol[..., upper] != 0).any(axis=(-1, -2)),
-            "has a non-zero entry above the diagonal; chol must be lower triangular (a Cholesky factor)",
-        ),
+        ("chol", (chol[..., upper] != 0).any(axis=(-1, -2)), "has a non-zero entry above the diagonal", chol_rule),
         (
             "chol",
             ~(np.isfinite(diag) & (diag > 0)).all(axis=(-1, -2)),
             "has a diagonal entry that is not positive and finite",
+            chol_rule,
         ),
-        ("chol", ~np.isfinite(np.where(upper, 0.0, chol)).all(axis=(-1, -2, -3)), "has a NaN or infinite entry"),
-        ("w", ~np.isfinite(w).all(axis=-1), "has a NaN or infinite weight"),
-        ("w", (w < 0).any(axis=-1), "has a negative weight"),
-        ("w", ~(np.abs(weight_sum - 1) <= WEIGHT_SUM_TOLERANCE), "has weights that do not sum to 1"),
-        ("mu", ~np.isfinite(mu).all(axis=(-1, -2)), "has a NaN or infinite mean"),
+        (
+            "chol",
+            ~np.isfinite(np.where(upper, 0.0, chol)).all(axis=(-1, -2, -3)),
+            "has a NaN or infinite entry",
+            chol_rule,
+        ),
+        ("w", ~np.isfinite(w).all(axis=-1), "has a NaN or infinite weight", weight_rule),
+        ("w", (w < 0).any(axis=-1), "has a negative weight", weight_rule),
+        ("w", ~(np.abs(weight_sum - 1) <= WEIGHT_SUM_TOLERANCE), "has weights that do not sum to 1", weight_rule),
+        ("mu", ~np.isfinite(mu).all(axis=(-1, -2)), "has a NaN or infinite mean", "every mean must be finite"),
     ]
-    for name, bad, what in rules:
+    for name, bad, what, rule in rules:
         if bad.any():
             c, s = np.argwhere(bad)[0]
             detail = f" (they sum to {weight_sum[c, s]:.9g})" if "sum to 1" in what else ""
             raise ValueError(
                 f"Posterior variable {name!r} {what} in chain {coords['chain'][c]}, draw {coords['draw'][s]}"
-                f"{detail}; {int(bad.sum())} of {bad.size} draws are affected. "
-                "Pass the posterior as sampled from penguin_utils.models (or loaded with load_fit), unedited."
+                f"{detail}; {int(bad.sum())} of {bad.size} draws are affected. {rule.capitalize()}: pass the "
+                "posterior as sampled from penguin_utils.models (or loaded with load_fit), unedited."
             )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from penguin_utils._validation import check_measurements
+from penguin_utils._validation import check_features, check_measurements, check_physical, check_training_units
 from penguin_utils.data import FEATURES
 
 __all__ = ["PenguinScaler", "fit_scaler"]
@@ -51,7 +51,7 @@ class PenguinScaler:
         var: np.ndarray | None = None,
         n_samples_seen: int = 0,
     ):
-        self.features = tuple(features)
+        self.features = check_features(features)
         arrays = {"mean": mean, "scale": scale, "data_min": data_min, "data_max": data_max}
         arrays["var"] = np.square(np.asarray(scale, dtype=float)) if var is None else var
         for name, value in arrays.items():
@@ -97,10 +97,22 @@ class PenguinScaler:
         -------
         pandas.DataFrame
             Shape (n_penguins, n_features): the scaled features, same index as ``df``.
+
+        Raises
+        ------
+        TypeError
+            If ``df`` is not a DataFrame (an array has no column names to check).
+        ValueError
+            For a missing or duplicated column, non-numeric, NaN or infinite values,
+            lengths or masses that are not positive, or values far outside the fitted
+            range (other units), naming the rows.
         """
         values = check_measurements(df, self.features)
+        check_physical(values, df.index, self.features)
         self._check_units(values, df.index)
         scaled = (values - self.mean) / self.scale  # as StandardScaler.transform, bit for bit
+        if not np.isfinite(scaled).all():  # cannot happen for values within the fitted range
+            raise ValueError("Scaling produced non-finite values; check the input for extreme values.")
         return pd.DataFrame(scaled, index=df.index, columns=list(self.features))
 
     def inverse_transform(self, scaled: pd.DataFrame) -> pd.DataFrame:
@@ -132,19 +144,37 @@ class PenguinScaler:
 def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinScaler:
     """Fit a scaler on training penguins.
 
+    Fit once, on the training penguins, and keep the scaler with the fit
+    (:func:`penguin_utils.io.save_fit` does): new penguins must be scaled with it, never
+    with a scaler refitted on them.
+
     Parameters
     ----------
     df : pandas.DataFrame
         Training penguins with the columns ``features`` (mm and g), no missing values.
     features : sequence of str, default :data:`~penguin_utils.data.FEATURES`
-        The measurement columns to scale.
+        The measurement columns to scale: a list or tuple of names, never a bare string.
 
     Returns
     -------
     PenguinScaler
         Apply it with ``.transform(df)`` to the training data and to any new penguins.
+
+    Raises
+    ------
+    TypeError
+        If ``df`` is not a DataFrame or ``features`` is not a sequence of names.
+    ValueError
+        The guards of :meth:`PenguinScaler.transform` (missing or duplicated columns,
+        non-numeric, NaN or infinite values, lengths or masses that are not positive),
+        plus units: a column whose median no penguin has, or rows whose values differ
+        from the rest by a unit-sized factor (kg among grams), named by row; fewer than
+        2 penguins; a column that does not vary.
     """
+    features = check_features(features)
     values = check_measurements(df, features)
+    check_physical(values, df.index, features)
+    check_training_units(values, df.index, features)
     if len(values) < 2:
         raise ValueError(f"fit_scaler needs at least 2 penguins to estimate a spread, got {len(values)}.")
     constant = [f for f, sd in zip(features, values.std(axis=0), strict=True) if sd == 0]
@@ -153,6 +183,8 @@ def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinS
     from sklearn.preprocessing import StandardScaler  # only fitting needs scikit-learn
 
     sk = StandardScaler().fit(values)
+    if not (np.isfinite(sk.mean_).all() and np.isfinite(sk.scale_).all()):
+        raise ValueError("The training values are too large to scale (their variance overflows); check their units.")
     return PenguinScaler(
         sk.mean_,
         sk.scale_,
