@@ -177,13 +177,14 @@ def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinS
     check_training_units(values, df.index, features)
     if len(values) < 2:
         raise ValueError(f"fit_scaler needs at least 2 penguins to estimate a spread, got {len(values)}.")
-    constant = [f for f, sd in zip(features, values.std(axis=0), strict=True) if sd == 0]
+    constant = [f for f, lo, hi in zip(features, values.min(axis=0), values.max(axis=0), strict=True) if lo == hi]
     if constant:
         raise ValueError(f"Column(s) {constant} do not vary in the training data, so they cannot be scaled.")
     from sklearn.preprocessing import StandardScaler  # only fitting needs scikit-learn
 
-    sk = StandardScaler().fit(values)
-    if not (np.isfinite(sk.mean_).all() and np.isfinite(sk.scale_).all()):
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+        sk = StandardScaler().fit(values)
+    if not all(np.isfinite(a).all() for a in (sk.mean_, sk.scale_, sk.var_)):
         raise ValueError("The training values are too large to scale (their variance overflows); check their units.")
     return PenguinScaler(
         sk.mean_,

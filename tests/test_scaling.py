@@ -99,3 +99,100 @@ def test_fit_needs_spread(penguins):
     same = pd.concat([penguins.head(1)] * 3)
     with pytest.raises(ValueError, match="do not vary"):
         fit_scaler(same)
+
+
+def test_training_data_pass_unchanged_and_match_sklearn(penguins):
+    from sklearn.preprocessing import StandardScaler
+
+    before = penguins.copy()
+    scaler = fit_scaler(penguins)
+    pd.testing.assert_frame_equal(penguins, before)
+    sk = StandardScaler().fit(penguins[list(FEATURES)].to_numpy())
+    np.testing.assert_array_equal(scaler.mean, sk.mean_)
+    np.testing.assert_array_equal(scaler.scale, sk.scale_)
+    # bit for bit, without scikit-learn at transform time
+    np.testing.assert_array_equal(
+        scaler.transform(penguins).to_numpy(), sk.transform(penguins[list(FEATURES)].to_numpy())
+    )
+    np.testing.assert_array_equal(
+        scaler.scaler.transform(penguins[list(FEATURES)].to_numpy()), scaler.transform(penguins)
+    )
+    assert scaler.n_samples_seen == 342
+
+
+@pytest.mark.parametrize("species", ["Adelie", "Chinstrap", "Gentoo"])
+def test_one_species_alone_is_not_mistaken_for_other_units(penguins, species):
+    fit_scaler(penguins[penguins["species"] == species])
+
+
+@pytest.mark.parametrize(
+    "features, error, message",
+    [
+        ("body_mass_g", TypeError, "not the bare string 'body_mass_g'"),
+        (["bill_length_mm", "bill_length_mm"], ValueError, r"lists \['bill_length_mm'\] more than once"),
+        ([1, 2], TypeError, r"column names \(strings\)"),
+        ([], ValueError, "features is empty"),
+        (3, TypeError, "sequence of column names, got int"),
+    ],
+    ids=["bare-string", "duplicated", "not-strings", "empty", "int"],
+)
+def test_features_must_be_a_sequence_of_distinct_names(penguins, features, error, message):
+    with pytest.raises(error, match=message):
+        fit_scaler(penguins, features=features)
+
+
+def test_duplicated_columns_are_refused(penguins, scaler):
+    doubled = pd.concat([penguins, penguins[["body_mass_g"]]], axis=1)
+    for f in (fit_scaler, scaler.transform):
+        with pytest.raises(ValueError, match=r"column\(s\) \['body_mass_g'\] more than once"):
+            f(doubled)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_impossible_lengths_and_masses_are_refused_with_their_rows(penguins, scaler, value):
+    bad = penguins.copy()
+    bad.loc[[5, 17], "flipper_length_mm"] = value
+    for f in (fit_scaler, scaler.transform):
+        with pytest.raises(ValueError, match=r"zero or negative: flipper_length_mm = .* \(rows \[5, 17\]\)"):
+            f(bad)
+
+
+def test_kilograms_among_grams_in_the_training_rows_are_named(penguins):
+    mixed = penguins.copy()
+    mixed.loc[[4, 200], "body_mass_g"] /= 1000
+    with pytest.raises(ValueError, match=r"mixes units: body_mass_g = .* \(rows \[4, 200\]\).*factor of 1\.\d+e\+03"):
+        fit_scaler(mixed)
+
+
+def test_centimetres_among_millimetres_in_the_training_rows_are_named(penguins):
+    mixed = penguins.copy()
+    mixed.loc[[10], "bill_length_mm"] /= 10
+    with pytest.raises(ValueError, match=r"mixes units: bill_length_mm = .* \(rows \[10\]\)"):
+        fit_scaler(mixed)
+
+
+def test_a_whole_column_in_other_units_is_refused(penguins):
+    kg = penguins.assign(body_mass_g=penguins["body_mass_g"] / 1000)
+    with pytest.raises(ValueError, match=r"body_mass_g has median 4\.05, no penguin's"):
+        fit_scaler(kg)
+
+
+def test_infinite_training_values_are_refused(penguins):
+    bad = penguins.copy()
+    bad.loc[4, "bill_depth_mm"] = -np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinite values in 1 row\(s\), e.g. \[4\]"):
+        fit_scaler(bad)
+
+
+def test_the_fitted_scaler_never_produces_non_finite_output():
+    # columns without a unit suffix skip the unit checks; their variance overflows
+    huge = pd.DataFrame({"x": [-1e308, 1e308, 0.0], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="too large to scale"):
+        fit_scaler(huge, features=["x", "y"])
+
+
+def test_a_scaler_is_built_from_finite_statistics_only():
+    with pytest.raises(ValueError, match="scale must hold one finite number per feature"):
+        PenguinScaler([0.0], [np.inf], [0.0], [1.0], features=["x"])
+    with pytest.raises(ValueError, match="scale must be positive"):
+        PenguinScaler([0.0], [0.0], [0.0], [1.0], features=["x"])
