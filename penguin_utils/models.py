@@ -13,7 +13,8 @@ downstream (relabelling, assignment, saving) works on either:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,12 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
 class PriorSettings:
     """Hyperparameters of the shared priors (scaled data, so unit-free).
+
+    ``priors=`` of the model builders takes one of these or a mapping of its fields,
+    e.g. ``{"mu_sigma": 2.0}`` (the others keep their defaults).
 
     Parameters
     ----------
@@ -46,22 +51,45 @@ class PriorSettings:
         LKJ concentration of the correlation matrices; 2 mildly favours weaker correlations.
     dirichlet_alpha : float
         Concentration of the symmetric Dirichlet prior on the weights.
+
+    Raises
+    ------
+    TypeError
+        If a field is not a real number.
+    ValueError
+        If a field is not positive and finite.
     """
 
-    def __init__(self, mu_sigma: float = 1.5, sd_sigma: float = 1.0, lkj_eta: float = 2.0, dirichlet_alpha: float = 1.0):
-        for name, value in [("mu_sigma", mu_sigma), ("sd_sigma", sd_sigma), ("lkj_eta", lkj_eta), ("dirichlet_alpha", dirichlet_alpha)]:
-            if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        self.mu_sigma = float(mu_sigma)
-        self.sd_sigma = float(sd_sigma)
-        self.lkj_eta = float(lkj_eta)
-        self.dirichlet_alpha = float(dirichlet_alpha)
+    mu_sigma: float = 1.5
+    sd_sigma: float = 1.0
+    lkj_eta: float = 2.0
+    dirichlet_alpha: float = 1.0
 
-    def __repr__(self) -> str:
-        return (
-            f"PriorSettings(mu_sigma={self.mu_sigma}, sd_sigma={self.sd_sigma}, "
-            f"lkj_eta={self.lkj_eta}, dirichlet_alpha={self.dirichlet_alpha})"
-        )
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"PriorSettings.{field.name} must be a number, got {type(value).__name__} {value!r}.")
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"PriorSettings.{field.name} must be a positive number, got {value!r}.")
+            object.__setattr__(self, field.name, float(value))
+
+    @classmethod
+    def coerce(cls, priors: PriorSettings | Mapping[str, float] | None) -> PriorSettings:
+        """``priors`` as a :class:`PriorSettings`: the defaults for None, a mapping's fields filled in."""
+        if priors is None:
+            return cls()
+        if isinstance(priors, cls):
+            return priors
+        names = [f.name for f in fields(cls)]
+        if not isinstance(priors, Mapping):
+            raise TypeError(
+                f"priors must be a PriorSettings or a mapping with keys from {names}, got {type(priors).__name__}."
+            )
+        unknown = sorted(str(k) for k in priors if k not in names)
+        if unknown:
+            raise ValueError(f"priors has unknown setting(s) {unknown}; the settings are {names}.")
+        return cls(**priors)
 
 
 def _coords(index: pd.Index, n_clusters: int, features: Sequence[str]) -> dict:
@@ -109,7 +137,7 @@ def build_mixture_model(
     X: pd.DataFrame | np.ndarray,
     n_clusters: int = 3,
     *,
-    priors: PriorSettings | None = None,
+    priors: PriorSettings | Mapping[str, float] | None = None,
     features: Sequence[str] = FEATURES,
     fused_logp: bool = True,
 ) -> pm.Model:
@@ -120,8 +148,9 @@ def build_mixture_model(
     X : DataFrame or ndarray, shape (n_penguins, n_features)
         Scaled measurements (``scaler.transform(df)``).
     n_clusters : int, default 3
-    priors : PriorSettings, optional
-        Hyperparameters; the defaults are those of :class:`PriorSettings`.
+    priors : PriorSettings or mapping, optional
+        Hyperparameters, as a :class:`PriorSettings` or a mapping of some of its fields
+        (e.g. ``{"mu_sigma": 2.0}``); unset ones take the defaults of :class:`PriorSettings`.
     features : sequence of str
         Names of the columns of ``X``.
     fused_logp : bool, default True
@@ -139,7 +168,7 @@ def build_mixture_model(
     """
     values, index = check_scaled(X, features)
     n_clusters = _check_n_clusters(n_clusters, len(values))
-    priors = priors or PriorSettings()
+    priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors)
         if fused_logp:
@@ -174,7 +203,7 @@ def build_categorical_model(
     X: pd.DataFrame | np.ndarray,
     n_clusters: int = 3,
     *,
-    priors: PriorSettings | None = None,
+    priors: PriorSettings | Mapping[str, float] | None = None,
     features: Sequence[str] = FEATURES,
 ) -> pm.Model:
     """Gaussian mixture with an explicit ``Categorical`` label ``z`` per penguin.
@@ -185,7 +214,7 @@ def build_categorical_model(
     """
     values, index = check_scaled(X, features)
     n_clusters = _check_n_clusters(n_clusters, len(values))
-    priors = priors or PriorSettings()
+    priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, _, chol = _cluster_priors(n_clusters, len(features), priors)
         z = pm.Categorical("z", p=w, dims="penguin")
