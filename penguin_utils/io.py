@@ -76,6 +76,12 @@ def save_fit(path: str | PathLike, idata, scaler: PenguinScaler, *, overwrite: b
     # A hidden name beside the target: same file system, so os.replace is atomic.
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        open(tmp, "xb").close()  # find out now whether the folder takes new files
+    except PermissionError as err:
+        raise PermissionError(
+            f"Cannot save to {path}: the folder {path.parent} is not writable ({err.strerror}); choose another folder."
+        ) from err
+    try:
         _write(tmp, posterior, scaler_ds)
         os.replace(tmp, path)
     except BaseException:
@@ -85,9 +91,14 @@ def save_fit(path: str | PathLike, idata, scaler: PenguinScaler, *, overwrite: b
 
 
 def _write(tmp: Path, posterior: xr.Dataset, scaler_ds: xr.Dataset) -> None:
-    """Both groups into ``tmp``: the posterior first (mode "w"), then the scaler appended."""
-    posterior.to_netcdf(tmp, mode="w", group="posterior", engine=_ENGINE)
-    scaler_ds.to_netcdf(tmp, mode="a", group=_SCALER_GROUP, engine=_ENGINE)
+    """Both groups into ``tmp``: the posterior first (mode "w"), then the scaler appended.
+
+    Every variable carries a Fletcher-32 checksum, so a file damaged after saving fails
+    to load instead of giving wrong numbers.
+    """
+    for ds, group, mode in ((posterior, "posterior", "w"), (scaler_ds, _SCALER_GROUP, "a")):
+        checksums = {name: {"fletcher32": True} for name in ds.variables if ds[name].dtype.kind in "biuf"}
+        ds.to_netcdf(tmp, mode=mode, group=group, engine=_ENGINE, encoding=checksums)
 
 
 def _check_destination(path: Path, overwrite: bool) -> None:
