@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
 from conftest import random_posterior
+
 from penguin_utils.assign import (
     assign_clusters,
     cluster_probabilities,
@@ -65,15 +65,28 @@ def _set(name, where, value):
     return mutate
 
 
+CHOL = r"'chol' has a diagonal entry that is not positive"
 BAD = [
-    ("above the diagonal", _set("chol", (1, 2, 0, 0, 3), 0.5), r"'chol' has a non-zero entry above the diagonal in chain 1, draw 2"),
-    ("negative diagonal", _set("chol", (0, 1, 2, 3, 3), -0.1), r"'chol' has a diagonal entry that is not positive.*chain 0, draw 1"),
-    ("zero diagonal", _set("chol", (1, 0, 0, 1, 1), 0.0), r"'chol' has a diagonal entry that is not positive.*chain 1, draw 0"),
-    ("nan below diagonal", _set("chol", (0, 3, 1, 2, 0), np.nan), r"'chol' has a NaN or infinite entry in chain 0, draw 3"),
-    ("infinite diagonal", _set("chol", (0, 0, 0, 0, 0), np.inf), r"'chol' has a diagonal entry that is not positive and finite"),
+    (
+        "above the diagonal",
+        _set("chol", (1, 2, 0, 0, 3), 0.5),
+        r"'chol' has a non-zero entry above the diagonal in chain 1, draw 2",
+    ),
+    ("negative diagonal", _set("chol", (0, 1, 2, 3, 3), -0.1), CHOL + r".*chain 0, draw 1"),
+    ("zero diagonal", _set("chol", (1, 0, 0, 1, 1), 0.0), CHOL + r".*chain 1, draw 0"),
+    (
+        "nan below diagonal",
+        _set("chol", (0, 3, 1, 2, 0), np.nan),
+        r"'chol' has a NaN or infinite entry in chain 0, draw 3",
+    ),
+    ("infinite diagonal", _set("chol", (0, 0, 0, 0, 0), np.inf), CHOL + r" and finite in chain 0, draw 0"),
     ("nan weight", _set("w", (1, 1, 0), np.nan), r"'w' has a NaN or infinite weight in chain 1, draw 1"),
     ("negative weight", _set("w", (0, 2, 1), -0.2), r"'w' has a negative weight in chain 0, draw 2"),
-    ("weights not summing to 1", _set("w", (1, 3, 2), 0.9), r"'w' has weights that do not sum to 1 in chain 1, draw 3 \(they sum to"),
+    (
+        "weights not summing to 1",
+        _set("w", (1, 3, 2), 0.9),
+        r"'w' has weights that do not sum to 1 in chain 1, draw 3 \(they sum to",
+    ),
     ("infinite mean", _set("mu", (1, 0, 1, 2), -np.inf), r"'mu' has a NaN or infinite mean in chain 1, draw 0"),
 ]
 
@@ -82,7 +95,7 @@ BAD = [
 def test_impossible_values_are_named_by_variable_chain_and_draw(tmp_path, scaler, X, mutate, message):
     idata = random_posterior(n_chain=2, n_draw=4, seed=3)
     mutate(idata.posterior)
-    for name, f in _entry_points(tmp_path, scaler, X).items():
+    for f in _entry_points(tmp_path, scaler, X).values():
         with pytest.raises(ValueError, match=message):
             f(idata)
         with pytest.raises(ValueError, match=message):
