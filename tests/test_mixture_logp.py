@@ -72,3 +72,16 @@ def test_gradient_matches_finite_differences():
 def test_wrong_dimensions_are_refused():
     with pytest.raises(TypeError, match="chol must have 3 dimensions"):
         mvnormal_mixture_logp(pt.matrix(), pt.vector(), pt.matrix(), pt.matrix())
+
+
+def test_kernel_exp_is_within_one_ulp_of_numpy():
+    from penguin_utils._kernels import _exp_nonpositive
+
+    rng = np.random.default_rng(0)
+    a = np.concatenate([-rng.exponential(5, 10**5), -rng.uniform(0, 700, 10**5), [0.0, -1e-300, -0.34657359, -699.99]])
+    got = a.copy()
+    _exp_nonpositive(got, np.empty_like(got))
+    np.testing.assert_allclose(got, np.exp(a), rtol=2.3e-16, atol=0)
+    below = np.array([-700.0, -800.0, -np.inf])  # exp < 1e-304: exactly 0, so a weight of 0 stays 0
+    _exp_nonpositive(below, np.empty(3))
+    assert (below == 0).all()
