@@ -2,17 +2,20 @@
 
 The sampler's likelihood (:mod:`penguin_utils.mixture_logp`, one draw at a time) and
 assignment (:mod:`penguin_utils.assign`, all chains and draws at once) both call
-:func:`_component_logdensity`, so the two cannot drift apart.  This module imports only
-NumPy, Numba and ``math``: the command-line path (load a fit, scale, assign) must not pay
-for importing PyMC or PyTensor.  Numba caches the compiled kernels on disk (``cache=True``).
+:func:`_cluster_logdensity`, so the two cannot drift apart.  Every innermost loop runs
+over penguins so that it vectorises (exp included, see :func:`_exp_nonpositive`).  This
+module imports only NumPy, Numba and ``math``: the command-line path (load a fit, scale,
+assign) must not pay for importing PyMC or PyTensor.  Numba caches the compiled kernels
+on disk (``cache=True``).
 
 Per penguin ``i`` and cluster ``k``, with ``z = L_k^{-1}(x_i - mu_k)``::
 
     q_ik = log w_k - sum_j log L_k[j, j] - D/2 log(2 pi) - |z|^2 / 2
 
-Only the lower triangle of each ``L_k`` is read. Entries above the diagonal are never
-silently "ignored" on the way in: :func:`penguin_utils.posterior.mixture_draws` refuses
-a posterior that has any, and the sampler builds ``chol`` lower triangular.
+One rule for the entries above the diagonal of each ``L_k``: they are an error where a
+posterior comes in (:func:`penguin_utils.posterior.mixture_draws` refuses a posterior with
+any), the models build ``chol`` lower triangular, and these loops read only the lower
+triangle.
 """
 
 from __future__ import annotations
