@@ -154,6 +154,11 @@ def _summarise(probs: pd.DataFrame) -> pd.DataFrame:
 def assign_clusters(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
     """Assign each penguin to its most probable cluster, saying how sure that is.
 
+    Parameters as in :func:`component_logp`: the fit first (an ``InferenceData`` or its
+    posterior ``Dataset``), then the scaled penguins, e.g.
+    ``assign_clusters(idata, scaler.transform(new_penguins))`` with the scaler saved with
+    the fit.
+
     Returns
     -------
     pandas.DataFrame
