@@ -18,10 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _common import machine, markdown_table, penguins_scaled  # noqa: E402
 from conftest import random_posterior  # noqa: E402
 
-from penguin_utils.uncertainty import co_clustering, draw_probabilities, one_hot, sample_labels  # noqa: E402
+from penguin_utils.assign import draw_probabilities  # noqa: E402
+from penguin_utils.uncertainty import co_clustering, one_hot, sample_labels  # noqa: E402
+
+from _common import machine, markdown_table, penguins_scaled  # noqa: E402
 
 
 def draw_loop(p: np.ndarray) -> np.ndarray:

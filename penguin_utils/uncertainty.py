@@ -1,8 +1,9 @@
 """How sure is the clustering? Per-draw labels, misassignment counts and co-clustering.
 
-Everything here works on per-draw cluster probabilities ``p[c, s, i, k]``: for chain
-``c`` and draw ``s``, the probability that penguin ``i`` belongs to cluster ``k`` given
-that draw's parameters (``w_k N(x_i | mu_k, Sigma_k)`` normalised per penguin).  Given the
+Everything here works on per-draw cluster probabilities ``p[c, s, i, k]``
+(:func:`penguin_utils.assign.draw_probabilities`): for chain ``c`` and draw ``s``, the
+probability that penguin ``i`` belongs to cluster ``k`` given that draw's parameters
+(``w_k N(x_i | mu_k, Sigma_k)`` normalised per penguin).  Given the
 parameters, the labels of different penguins are independent, so:
 
 * a posterior draw of all labels is one categorical draw per penguin from ``p[c, s, i]``
@@ -20,12 +21,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from penguin_utils.assign import component_logp
-from penguin_utils.data import FEATURES
-
 __all__ = [
     "co_clustering",
-    "draw_probabilities",
     "misassigned_per_draw",
     "one_hot",
     "sample_labels",
@@ -34,26 +31,11 @@ __all__ = [
 _PROB_DIMS = ("chain", "draw", "penguin", "cluster")
 
 
-def draw_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
-    """Each draw's cluster probabilities, normalised per penguin, weights included.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw, penguin, cluster); sums to 1 over ``cluster``.
-    """
-    logp = component_logp(idata, X, features=features)
-    values = logp.values - logp.values.max(axis=-1, keepdims=True)
-    np.exp(values, out=values)
-    values /= values.sum(axis=-1, keepdims=True)
-    return logp.copy(data=values).rename("probability")
-
-
 def _check_probabilities(probabilities: xr.DataArray, name: str = "probabilities") -> np.ndarray:
     if not isinstance(probabilities, xr.DataArray):
         raise TypeError(
             f"{name} must be an xarray.DataArray with dims {_PROB_DIMS}, got {type(probabilities).__name__}; "
-            "make it with penguin_utils.uncertainty.draw_probabilities(idata, X)."
+            "make it with penguin_utils.assign.draw_probabilities(idata, X)."
         )
     if set(probabilities.dims) != set(_PROB_DIMS):
         raise ValueError(f"{name} must have dims {_PROB_DIMS}, got {probabilities.dims}.")
@@ -79,7 +61,7 @@ def co_clustering(probabilities: xr.DataArray) -> pd.DataFrame:
     ----------
     probabilities : xarray.DataArray
         Dims (chain, draw, penguin, cluster), summing to 1 over ``cluster``: from
-        :func:`draw_probabilities`, or :func:`one_hot` of sampled labels (then the result
+        :func:`penguin_utils.assign.draw_probabilities`, or :func:`one_hot` of sampled labels (then the result
         is the frequency with which the two penguins were drawn into the same cluster).
 
     Returns
@@ -150,7 +132,7 @@ def misassigned_per_draw(labels: xr.DataArray, species: pd.Series, mapping: dict
     ----------
     labels : xarray.DataArray
         Dims (chain, draw, penguin): from :func:`sample_labels`, or the most probable
-        cluster of each draw (``draw_probabilities(...).argmax("cluster")``).
+        cluster of each draw (``assign.draw_probabilities(...).argmax("cluster")``).
     species : pandas.Series
         True species, indexed by the same penguins as ``labels``.
     mapping : dict
@@ -170,6 +152,8 @@ def misassigned_per_draw(labels: xr.DataArray, species: pd.Series, mapping: dict
             "species and labels are indexed by different penguins; pass species.loc[labels['penguin'].values]."
         )
     values = labels.transpose("chain", "draw", "penguin").values
+    if not np.issubdtype(values.dtype, np.integer) or values.min() < 0:
+        raise ValueError("labels must be non-negative integer cluster labels, as sample_labels returns.")
     clusters = np.unique(values)
     missing = [c for c in clusters.tolist() if c not in mapping]
     if missing:

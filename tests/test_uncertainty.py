@@ -5,7 +5,8 @@ import xarray as xr
 from conftest import random_posterior
 from scipy.stats import multivariate_normal
 
-from penguin_utils.uncertainty import co_clustering, draw_probabilities, misassigned_per_draw, one_hot, sample_labels
+from penguin_utils.assign import draw_probabilities
+from penguin_utils.uncertainty import co_clustering, misassigned_per_draw, one_hot, sample_labels
 
 
 def _random_probabilities(n_chain=2, n_draw=3, n_penguin=7, n_cluster=3, seed=0):
@@ -23,11 +24,12 @@ def _random_probabilities(n_chain=2, n_draw=3, n_penguin=7, n_cluster=3, seed=0)
     )
 
 
-def test_draw_probabilities_are_bayes_rule_with_scipy_densities(X):
+def test_co_clustering_of_a_posterior_matches_scipy_densities(X):
     idata = random_posterior(n_chain=2, n_draw=2, seed=5)
-    got = draw_probabilities(idata, X)
-    assert got.dims == ("chain", "draw", "penguin", "cluster")
+    sub = X.iloc[:25]
+    got = co_clustering(draw_probabilities(idata, sub))
     post = idata.posterior
+    expected = np.zeros((len(sub), len(sub)))
     for c in range(2):
         for s in range(2):
             dens = np.column_stack(
@@ -35,11 +37,16 @@ def test_draw_probabilities_are_bayes_rule_with_scipy_densities(X):
                     post["w"].values[c, s, k]
                     * multivariate_normal(
                         post["mu"].values[c, s, k], post["chol"].values[c, s, k] @ post["chol"].values[c, s, k].T
-                    ).pdf(X.to_numpy())
+                    ).pdf(sub.to_numpy())
                     for k in range(3)
                 ]
             )
-            np.testing.assert_allclose(got.values[c, s], dens / dens.sum(axis=1, keepdims=True), atol=1e-10)
+            p = dens / dens.sum(axis=1, keepdims=True)
+            expected += p @ p.T
+    expected /= 4
+    np.fill_diagonal(expected, 1.0)
+    np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-10)
+    np.testing.assert_array_equal(got.index, sub.index)
 
 
 def test_co_clustering_matches_a_loop_over_draws_and_pairs():
@@ -137,5 +144,7 @@ def test_bad_inputs_say_what_is_wrong():
         misassigned_per_draw(labels, species, {0: "Adelie"})
     with pytest.raises(ValueError, match="different penguins"):
         misassigned_per_draw(labels, species.iloc[:3], {0: "A", 1: "B", 2: "C"})
+    with pytest.raises(ValueError, match="non-negative integer"):
+        misassigned_per_draw(labels - 1, species, {0: "A", 1: "B", 2: "C"})
     with pytest.raises(ValueError, match="not among the clusters"):
         one_hot(labels, [0, 1])
