@@ -26,8 +26,14 @@ def X(penguins, scaler):
     return scaler.transform(penguins)
 
 
-def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False):
-    """An InferenceData with random ``w``, ``mu``, ``chol`` laid out as the models make them."""
+def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False, with_unconstrained=False):
+    """An InferenceData with random ``w``, ``mu``, ``chol`` laid out as the models make them.
+
+    ``with_packed`` adds the per-cluster ``chol_packed_k``; ``with_unconstrained`` also the
+    unconstrained copies nutpie stores, with nutpie's names and dims: ``w_simplex__``
+    (a stand-in value) and ``chol_packed_k_cholesky-cov-packed__`` (the packed factor with
+    log diagonal, as PyMC's CholeskyCovPacked transform makes it).
+    """
     rng = np.random.default_rng(seed)
     n_feature = len(FEATURES)
     w = rng.dirichlet(np.ones(n_cluster), size=(n_chain, n_draw))
@@ -51,5 +57,14 @@ def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False
         rows, cols = np.tril_indices(n_feature)
         for k in range(n_cluster):
             # PyMC gives every packed variable a dim of its own
-            data[f"chol_packed_{k}"] = (("chain", "draw", f"chol_packed_{k}_dim_0"), chol[:, :, k][..., rows, cols])
+            packed = chol[:, :, k][..., rows, cols]
+            data[f"chol_packed_{k}"] = (("chain", "draw", f"chol_packed_{k}_dim_0"), packed)
+            if with_unconstrained:
+                name = f"chol_packed_{k}_cholesky-cov-packed__"
+                data[name] = (
+                    ("chain", "draw", f"{name}_dim_0"),
+                    np.where(rows == cols, np.log(np.abs(packed)), packed),
+                )
+    if with_unconstrained:
+        data["w_simplex__"] = (("chain", "draw", "w_simplex___dim_0"), np.log(w[..., :-1] / w[..., -1:]))
     return az.InferenceData(posterior=xr.Dataset(data, coords=coords))
