@@ -8,6 +8,7 @@ Carlo error, which is estimated from both runs' effective sample sizes.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import arviz as az
@@ -16,6 +17,9 @@ import pytest
 import xarray as xr
 
 pmx = pytest.importorskip("pymc_extras")
+# The locked pymc-extras 0.10 names it recover_marginals; later releases name it
+# pymc_extras.marginal.recover and keep the old name only as a deprecated alias.
+recover_marginals = getattr(pmx, "recover_marginals", None) or importlib.import_module("pymc_extras.marginal").recover
 
 from penguin_utils.assign import component_logp  # noqa: E402
 from penguin_utils.models import build_categorical_model, em_initial_point  # noqa: E402
@@ -62,7 +66,7 @@ def runs(X):
     sampled = sample_mixture(compiled, draws=DRAWS, tune=TUNE, chains=2, random_seed=1)
     reference = book.posterior["mu"].mean(("chain", "draw")).to_numpy()
     aligned = align_chains(sampled, reference=reference)
-    recovered = pmx.recover_marginals(
+    recovered = recover_marginals(
         aligned, model=marginal, var_names=["z"], return_samples=False, extend_inferencedata=False
     )
     return book, aligned, recovered
