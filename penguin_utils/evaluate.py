@@ -46,7 +46,7 @@ def match_species(clusters: pd.Series, species: pd.Series) -> dict:
     _check_pair(clusters, species)
     table = pd.crosstab(clusters, species)
     rows, cols = linear_sum_assignment(-table.to_numpy())
-    mapping = {table.index[r]: table.columns[c] for r, c in zip(rows, cols)}
+    mapping = {table.index[r]: table.columns[c] for r, c in zip(rows, cols, strict=True)}
     for cluster in table.index.difference(list(mapping)):
         mapping[cluster] = table.loc[cluster].idxmax()
     return mapping

@@ -109,7 +109,9 @@ def _check_n_clusters(n_clusters: int, n_penguins: int) -> int:
     return int(n_clusters)
 
 
-def _cluster_priors(n_clusters: int, n_features: int, priors: PriorSettings) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable]:
+def _cluster_priors(
+    n_clusters: int, n_features: int, priors: PriorSettings
+) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable]:
     """Add ``w``, ``mu`` and ``chol`` to the model on the context stack.
 
     Returns the weights (cluster,), the means (cluster, feature), the list of

@@ -63,9 +63,7 @@ def test_categorical_species_work(penguins):
 def _assignment(probabilities, index):
     probs = pd.DataFrame(probabilities, index=index)
     p = probs.to_numpy()
-    return probs.assign(
-        cluster=p.argmax(axis=1), probability=p.max(axis=1), entropy=-(p * np.log(p)).sum(axis=1)
-    )
+    return probs.assign(cluster=p.argmax(axis=1), probability=p.max(axis=1), entropy=-(p * np.log(p)).sum(axis=1))
 
 
 def test_least_certain_lists_the_lowest_probabilities_first():
