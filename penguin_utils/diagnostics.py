@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from penguin_utils.assign import component_logp
+from penguin_utils.assign import component_logp, draw_probabilities
 from penguin_utils.data import FEATURES
 
 __all__ = ["chain_cluster_sizes", "chain_summary", "mixture_loglik"]
@@ -58,8 +58,8 @@ def mixture_loglik(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[st
 def chain_cluster_sizes(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
     """Expected number of penguins in each cluster, chain by chain.
 
-    For every draw, each penguin's cluster probabilities (Bayes' rule, as in
-    :func:`~penguin_utils.assign.cluster_probabilities`) are summed over penguins; the sums
+    For every draw, each penguin's cluster probabilities
+    (:func:`~penguin_utils.assign.draw_probabilities`) are summed over penguins; the sums
     are averaged over the draws of each chain.  Chains in the same mode show the same sizes
     up to a permutation of the columns; a chain in another mode shows other sizes.
 
@@ -68,14 +68,8 @@ def chain_cluster_sizes(idata, X: pd.DataFrame | np.ndarray, *, features: Sequen
     pandas.DataFrame
         Shape (chain, cluster); each row sums to the number of penguins.
     """
-    logp = component_logp(idata, X, features=features)
-    probs = np.exp(logp.values - _log_normaliser(logp.values))
-    sizes = probs.sum(axis=2).mean(axis=1)  # (chain, cluster)
-    return pd.DataFrame(
-        sizes,
-        index=pd.Index(logp.coords["chain"].values, name="chain"),
-        columns=pd.Index(logp.coords["cluster"].values, name="cluster"),
-    )
+    sizes = draw_probabilities(idata, X, features=features).sum("penguin").mean("draw")
+    return sizes.transpose("chain", "cluster").to_pandas().rename_axis(index="chain", columns="cluster")
 
 
 def chain_summary(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
