@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,17 @@ def test_healthy_setup_passes_and_reports_what_a_teacher_needs():
     assert "mode / linker" in out and "BLAS for the C backend" in out and "compile cache" in out
     assert "342 penguins" in out
     assert "All good" in out
+
+
+def test_full_check_samples_both_models_end_to_end():
+    """The real thing: compiles chapter 3's and the fused model (minutes on a cold cache, which
+    the chapters then reuse; seconds when warm) and assigns the penguins with the result."""
+    result = check()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pm.Mixture model (ch. 3)   compiled and sampled" in result.stdout
+    assert "fused model (ch. 4-5, CLI) compiled and sampled" in result.stdout
+    found = re.search(r"(\d+) of 342 penguins in their species' cluster", result.stdout)
+    assert found and int(found.group(1)) >= 320  # tiny runs, yet the species come back
 
 
 def test_unwritable_compile_cache_fails_with_the_fix(not_a_folder):
