@@ -21,7 +21,7 @@ pmx = pytest.importorskip("pymc_extras")
 # pymc_extras.marginal.recover and keep the old name only as a deprecated alias.
 recover_marginals = getattr(pmx, "recover_marginals", None) or importlib.import_module("pymc_extras.marginal").recover
 
-from penguin_utils.assign import component_logp  # noqa: E402
+from penguin_utils.assign import component_logp, draw_probabilities  # noqa: E402
 from penguin_utils.models import build_categorical_model, em_initial_point  # noqa: E402
 from penguin_utils.relabel import align_chains  # noqa: E402
 from penguin_utils.sampling import compile_mixture, fit_mixture, sample_mixture  # noqa: E402
@@ -42,7 +42,7 @@ TUNE = 100
 
 
 def _per_draw_probabilities(logp: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (clusters)."""
+    """Softmax over the last axis (clusters), for log-densities made up here (no weights)."""
     p = np.exp(logp - logp.max(axis=-1, keepdims=True))
     return p / p.sum(axis=-1, keepdims=True)
 
@@ -75,7 +75,7 @@ def runs(X):
 def test_recover_marginals_is_bayes_rule_on_the_same_draws(runs, X):
     _, aligned, recovered = runs
     lp_z = recovered["lp_z"].transpose("chain", "draw", "penguin", ...).to_numpy()
-    ours = _per_draw_probabilities(component_logp(aligned, X).to_numpy())
+    ours = draw_probabilities(aligned, X).to_numpy()
     assert lp_z.shape == ours.shape == (2, DRAWS, len(X), 3)
     np.testing.assert_allclose(np.exp(lp_z), ours, atol=1e-9)
 
@@ -83,7 +83,7 @@ def test_recover_marginals_is_bayes_rule_on_the_same_draws(runs, X):
 def test_recovered_probabilities_agree_with_book_fit_within_monte_carlo_error(runs, X):
     book, _, recovered = runs
     theirs, theirs_se = _mean_and_mcse(np.exp(recovered["lp_z"].transpose("chain", "draw", "penguin", ...).to_numpy()))
-    ours, ours_se = _mean_and_mcse(_per_draw_probabilities(component_logp(book, X).to_numpy()))
+    ours, ours_se = _mean_and_mcse(draw_probabilities(book, X).to_numpy())
     tolerance = N_SIGMA * np.hypot(theirs_se, ours_se) + FLOOR
     difference = np.abs(theirs - ours)
     worst = np.unravel_index(np.argmax(difference / tolerance), difference.shape)
