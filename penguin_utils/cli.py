@@ -237,9 +237,11 @@ def _run_fit(args: argparse.Namespace) -> int:
     idata = align_chains(idata)
     sampled_at = time.perf_counter()
 
-    summary = az.summary(idata, var_names=["w", "mu"], kind="all", round_to=3)
+    summary = az.summary(idata, var_names=["w", "mu"], round_to=3)
+    ess = ["ess_bulk", "ess_tail"]
+    summary[ess] = summary[ess].round().astype(int)
     print()
-    print(summary.to_string())
+    print(summary[["mean", "sd", "hdi_3%", "hdi_97%", *ess, "r_hat"]].to_string())
     n_div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     max_rhat = float(summary["r_hat"].max())
     min_ess = float(summary["ess_bulk"].min())
