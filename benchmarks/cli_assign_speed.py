@@ -38,7 +38,9 @@ def new_penguins(n: int, path: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     rows = penguins.iloc[rng.integers(len(penguins), size=n)].reset_index(drop=True)
     features = rows[list(FEATURES)]
-    rows[list(FEATURES)] = (features + rng.normal(0, 0.01, features.shape) * penguins[list(FEATURES)].std().to_numpy()).round(1)
+    rows[list(FEATURES)] = (
+        features + rng.normal(0, 0.01, features.shape) * penguins[list(FEATURES)].std().to_numpy()
+    ).round(1)
     table = rows[["species", "island", "sex", *FEATURES]]
     table.insert(0, "id", [f"N{i:07d}" for i in range(n)])
     table.to_csv(path, index=False)
