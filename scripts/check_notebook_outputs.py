@@ -28,6 +28,9 @@ def problems(path: Path) -> list[str]:
         if TAG in cell.get("metadata", {}).get("tags", []):
             if not cell.get("outputs"):
                 found.append(f"{where} is tagged {TAG} but has no stored output for nbval to compare")
+            elif cell.get("execution_count") is None:
+                # nbval treats such a cell as never run and fails it ("Unrun reference cell has outputs").
+                found.append(f"{where} is tagged {TAG} and keeps output but lost its execution count")
         elif cell.get("outputs") or cell.get("execution_count") is not None:
             found.append(f"{where} is not tagged {TAG} but keeps its output or execution count")
     return found

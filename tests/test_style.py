@@ -72,17 +72,19 @@ def test_output_check_names_each_offending_cell(tmp_path):
             _code([], [], 4),  # execution count kept
             _code(tagged, printed, 5),  # checked output: allowed
             _code(tagged, [], None),  # checked cell whose output was never stored
+            _code(tagged, printed, None),  # checked output without a count: nbval calls it unrun
         ],
     )
     result = run([*CHECK_OUTPUTS, str(nb)])
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[:3] == [
+    assert lines[:4] == [
         f"{nb}: code cell 3 is not tagged nbval-check-output but keeps its output or execution count",
         f"{nb}: code cell 4 is not tagged nbval-check-output but keeps its output or execution count",
         f"{nb}: code cell 6 is tagged nbval-check-output but has no stored output for nbval to compare",
+        f"{nb}: code cell 7 is tagged nbval-check-output and keeps output but lost its execution count",
     ]
-    assert "scripts/store_checked_outputs.py" in lines[3]
+    assert "scripts/store_checked_outputs.py" in lines[4]
 
 
 def test_pre_commit_configuration_is_valid_and_pins_the_locked_tools():
