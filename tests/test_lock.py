@@ -6,6 +6,7 @@ numbers can be had again. `make lock` rewrites it after pyproject.toml changed.
 
 import os
 import re
+import sysconfig
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -63,7 +64,12 @@ def unmet_requirements(requirements: list[Requirement], pins: dict[str, Version]
 
 
 def installed_versions() -> dict[str, Version]:
-    return {canonicalize_name(dist.metadata["Name"]): Version(dist.version) for dist in metadata.distributions()}
+    # The environment's own site-packages, not all of sys.path: packages that vendor others
+    # (setuptools puts its _vendor folder on sys.path once imported) are not installations.
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {
+        canonicalize_name(dist.metadata["Name"]): Version(dist.version) for dist in metadata.distributions(path=site)
+    }
 
 
 def test_every_pyproject_requirement_is_pinned_within_its_range():
