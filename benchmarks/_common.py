@@ -32,3 +32,13 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def best_of(fn, rounds: int) -> float:
+    """Smallest wall time of ``rounds`` calls of ``fn()``, in seconds."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from penguin_utils.assign import cluster_probabilities, draw_probabilities  # no
 from penguin_utils.io import save_fit  # noqa: E402
 from penguin_utils.scaling import fit_scaler  # noqa: E402
 
-from _common import machine, markdown_table, penguins_scaled  # noqa: E402
+from _common import best_of, machine, markdown_table, penguins_scaled  # noqa: E402
 
 
 def draw_loop(idata, X) -> np.ndarray:
@@ -77,12 +76,7 @@ assign_clusters(posterior, scaler.transform(pd.read_pickle(sys.argv[2])))
 
 def process_seconds(args: list[str], rounds: int) -> float:
     """Best wall time of a whole Python process, start-up and imports included."""
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, *args], check=True)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of(lambda: subprocess.run([sys.executable, *args], check=True), rounds)
 
 
 def cli_path(idata, penguins, scaler) -> tuple[float, float]:
@@ -96,15 +90,6 @@ def cli_path(idata, penguins, scaler) -> tuple[float, float]:
             ["-c", "from penguin_utils.assign import assign_clusters; from penguin_utils.io import read_fit"], 5
         )
         return imports, process_seconds(["-c", _CLI_PATH, str(fit), str(new)], rounds=3)
-
-
-def best_of(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

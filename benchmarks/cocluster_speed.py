@@ -11,7 +11,6 @@ Run under the shared lock: ``.venv/bin/python benchmarks/cocluster_speed.py``
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from conftest import random_posterior  # noqa: E402
 from penguin_utils.assign import draw_probabilities  # noqa: E402
 from penguin_utils.uncertainty import co_clustering, one_hot, sample_labels  # noqa: E402
 
-from _common import machine, markdown_table, penguins_scaled  # noqa: E402
+from _common import best_of, machine, markdown_table, penguins_scaled  # noqa: E402
 
 
 def draw_loop(p: np.ndarray) -> np.ndarray:
@@ -35,15 +34,6 @@ def draw_loop(p: np.ndarray) -> np.ndarray:
     total /= n_chain * n_draw
     np.fill_diagonal(total, 1.0)
     return total
-
-
-def best_of(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
