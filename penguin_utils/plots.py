@@ -9,7 +9,11 @@ from matplotlib.axes import Axes
 
 from penguin_utils.evaluate import species_agreement
 
-__all__ = ["species_heatmap"]
+__all__ = ["SPECIES_PALETTE", "species_heatmap"]
+
+#: One colour per species in every chapter (palmerpenguins' own: orange, purple, teal);
+#: pass it as ``palette=`` wherever a plot colours by species.
+SPECIES_PALETTE = {"Adelie": "#ff8c00", "Chinstrap": "#a034f0", "Gentoo": "#159090"}
 
 
 def species_heatmap(
