@@ -1,4 +1,4 @@
-"""Checks shared by every public function that takes penguins: one room for input checks.
+"""Checks shared by every public function: one room for input checks and the unit guesses.
 
 Posteriors are checked in :mod:`penguin_utils.posterior`. What no check can see: a NumPy
 array carries no column names, so its column order is the caller's responsibility; and
@@ -12,25 +12,42 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from penguin_utils.data import FEATURES
+
+# The unit guesses, all here: how a value in other units (cm for mm, kg for g) or unscaled
+# data gives itself away.
+
 #: Scaled measurements of real penguins stay within a few standard deviations of zero;
 #: raw millimetres and grams are in the tens to thousands.
 MAX_ABS_SCALED = 10.0
 
-#: Ranges that the median of each of the book's measurements must fall in, generous
-#: enough for any penguin species (an emperor weighs up to ~45 kg): a median outside
-#: says the whole column is in other units.
-PLAUSIBLE_MEDIAN = {
-    "bill_length_mm": (10.0, 200.0),
-    "bill_depth_mm": (3.0, 60.0),
-    "flipper_length_mm": (50.0, 500.0),
-    "body_mass_g": (300.0, 60_000.0),
-}
+#: Ranges that the median of each of the book's measurements (:data:`~penguin_utils.data.FEATURES`)
+#: must fall in, generous enough for any penguin species (an emperor weighs up to ~45 kg):
+#: a median outside says the whole column is in other units.
+PLAUSIBLE_MEDIAN = dict(zip(FEATURES, [(10.0, 200.0), (3.0, 60.0), (50.0, 500.0), (300.0, 60_000.0)], strict=True))
 
 #: A training value further than this factor from its column's median (on a log scale, and
 #: further than 3 interquartile ranges of the logs) is taken for a value in other units.
 UNIT_OUTLIER_FACTOR = 3.0
 
+#: How far past the fitted minimum and maximum, as a fraction of the fitted range, a new
+#: value may lie before it is taken for a unit mistake (body mass in kg, bills in cm).
+RANGE_TOLERANCE = 0.5
+
 _UNIT_SUFFIXES = ("_mm", "_cm", "_m", "_g", "_kg")
+
+
+def check_positive_int(value, name: str, *, at_most: int | None = None, of: str = "allowed") -> int:
+    """Return ``value`` as an ``int`` after checking it is a whole number from 1 to ``at_most``.
+
+    ``of`` names what ``at_most`` counts, for the message (e.g. ``"penguins in X"``).
+    Booleans are refused although Python counts them as integers.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if at_most is not None and value > at_most:
+        raise ValueError(f"{name}={value} is more than the {at_most} {of}.")
+    return int(value)
 
 
 def check_features(features, *, name: str = "features") -> tuple[str, ...]:
@@ -142,6 +159,29 @@ def check_training_units(values: np.ndarray, index: pd.Index, features: Sequence
             + ". Convert every value to the unit in the column name (mm, g), e.g. body mass in grams "
             "rather than kilograms, before fitting."
         )
+
+
+def check_within_range(
+    values: np.ndarray, index: pd.Index, features: Sequence[str], data_min: np.ndarray, data_max: np.ndarray
+) -> None:
+    """Refuse new values far outside the fitted range (:data:`RANGE_TOLERANCE`): other units."""
+    margin = RANGE_TOLERANCE * (data_max - data_min)
+    outside = (values < data_min - margin) | (values > data_max + margin)
+    if not outside.any():
+        return
+    problems = []
+    for j in np.flatnonzero(outside.any(axis=0)):
+        rows = list(index[outside[:, j]][:5])
+        problems.append(
+            f"{features[j]} = {values[outside[:, j], j][:5].tolist()} (rows {rows}) "
+            f"is far outside the fitted range {data_min[j]:g}–{data_max[j]:g}"
+        )
+    raise ValueError(
+        "Measurements look like they are in other units than the training data: "
+        + "; ".join(problems)
+        + ". Convert them to the units in the column names (mm, g), e.g. body mass in "
+        "grams rather than kilograms."
+    )
 
 
 def check_scaled(

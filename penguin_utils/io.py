@@ -13,7 +13,10 @@ an ``arviz.InferenceData``. Code that must start fast (the command-line tool) us
 from __future__ import annotations
 
 import os
-import uuid
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import xarray as xr
 from penguin_utils.posterior import as_posterior, mixture_draws
 from penguin_utils.scaling import PenguinScaler
 
-__all__ = ["book_fit_path", "load_fit", "read_fit", "save_fit"]
+__all__ = ["atomic_write", "book_fit_path", "check_destination", "load_fit", "read_fit", "save_fit"]
 
 #: Marks files written by :func:`save_fit`, so that other NetCDF files are refused.
 FORMAT = "penguin-mixtures-fit"
@@ -61,32 +64,18 @@ def save_fit(path: str | PathLike, idata, scaler: PenguinScaler, *, overwrite: b
         raise TypeError(f"scaler must be a PenguinScaler from fit_scaler(), got {type(scaler).__name__}.")
     mixture_draws(idata, scaler.features)
     posterior = as_posterior(idata)
-    _check_destination(path, overwrite)
     scaler_ds = xr.Dataset(
         {
             "mean": ("feature", scaler.mean),
             "scale": ("feature", scaler.scale),
-            "var": ("feature", scaler.var),
             "data_min": ("feature", scaler.data_min),
             "data_max": ("feature", scaler.data_max),
         },
         coords={"feature": list(scaler.features)},
-        attrs={"format": FORMAT, "format_version": FORMAT_VERSION, "n_samples_seen": scaler.n_samples_seen},
+        attrs={"format": FORMAT, "format_version": FORMAT_VERSION},
     )
-    # A hidden name beside the target: same file system, so os.replace is atomic.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        open(tmp, "xb").close()  # find out now whether the folder takes new files
-    except PermissionError as err:
-        raise PermissionError(
-            f"Cannot save to {path}: the folder {path.parent} is not writable ({err.strerror}); choose another folder."
-        ) from err
-    try:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         _write(tmp, posterior, scaler_ds)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -101,17 +90,130 @@ def _write(tmp: Path, posterior: xr.Dataset, scaler_ds: xr.Dataset) -> None:
         ds.to_netcdf(tmp, mode=mode, group=group, engine=_ENGINE, encoding=checksums)
 
 
-def _check_destination(path: Path, overwrite: bool) -> None:
+def check_destination(path: str | PathLike, *, overwrite: bool = False, inputs: Sequence = ()) -> Path:
+    """Check that ``path`` can be written, before any time is spent computing what goes there.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (or, for Parquet, folder) to write; ``~`` is expanded.
+    overwrite : bool, default False
+        Allow replacing an existing ``path``.
+    inputs : sequence of str or path-like
+        Files the result is computed from; ``path`` must not be one of them (``"-"``, standard
+        input, is skipped).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` with ``~`` expanded.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError, PermissionError, FileExistsError, ValueError
+        Each naming the problem and what to do.
+    """
+    path = Path(path).expanduser()
     folder = path.parent
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; give a file name inside it, e.g. {path / 'fit.nc'}.")
+    for given in inputs:
+        if str(given) != "-" and path.exists() and Path(given).exists() and path.samefile(given):
+            raise ValueError(f"{path} is also an input; write the result to another file.")
+    if path.is_dir() and path.suffix != ".parquet":
+        raise IsADirectoryError(f"{path} is a folder; give a file name inside it, e.g. {path / 'result'}.")
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise FileNotFoundError(f"Cannot save to {path}: the folder {folder} {what}; create it first.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"Cannot save to {path}: the folder {folder} is not writable; choose another folder.")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists already; pass overwrite=True to replace it.")
+        raise FileExistsError(
+            f"{path} exists already; allow replacing it (--force on the command line, overwrite=True in "
+            "Python) or choose another name."
+        )
+    return path
+
+
+def _partial_name(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.incomplete-{pid}.part")
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Delete partial files beside ``path`` left by runs that were killed (their process is gone).
+
+    Older versions named them ``.NAME.PID.part``; both names are recognised. Only POSIX can
+    ask whether a process exists without touching it.
+    """
+    if os.name != "posix" or not path.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:incomplete-)?(\d+)\.part")
+    for leftover in path.parent.iterdir():
+        match = pattern.fullmatch(leftover.name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:  # its writer is gone: nobody will finish or rename it
+            _remove(leftover)
+        except (PermissionError, OverflowError):  # alive under another user, or not a pid
+            pass
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_write(
+    path: str | PathLike, *, overwrite: bool = False, inputs: Sequence = (), folder: bool = False
+) -> Iterator[Path]:
+    """Write to a temporary path beside ``path``; rename it over ``path`` only on success.
+
+    The temporary name, ``.NAME.incomplete-PID.part``, says what it is. A run killed before the
+    rename (even by SIGKILL) leaves ``path`` as it was; the next run writing ``path`` removes
+    such leftovers of processes that no longer exist.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination, checked with :func:`check_destination`.
+    overwrite, inputs
+        As in :func:`check_destination`.
+    folder : bool, default False
+        The result is a folder (a Parquet data set): the temporary path is created as an
+        empty folder instead of an empty file.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to, already created (so an unwritable folder fails now).
+    """
+    path = check_destination(path, overwrite=overwrite, inputs=inputs)
+    _remove_stale_partials(path)
+    tmp = _partial_name(path, os.getpid())
+    _remove(tmp)
+    try:
+        tmp.mkdir() if folder else open(tmp, "xb").close()
+    except PermissionError as err:
+        raise PermissionError(
+            f"Cannot save to {path}: the folder {path.parent} is not writable ({err.strerror}); choose another folder."
+        ) from err
+    try:
+        yield tmp
+        if tmp.is_dir() and path.is_dir():  # a folder cannot be renamed over a folder: swap
+            old = path.with_name(f".{path.name}.replaced-{os.getpid()}.part")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            if path.is_dir():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def read_fit(path: str | PathLike) -> tuple[xr.Dataset, PenguinScaler]:
@@ -180,8 +282,6 @@ def read_fit(path: str | PathLike) -> tuple[xr.Dataset, PenguinScaler]:
             scaler_ds["data_min"].values,
             scaler_ds["data_max"].values,
             features,
-            var=scaler_ds["var"].values,
-            n_samples_seen=int(scaler_ds.attrs["n_samples_seen"]),
         )
     except (OSError, RuntimeError, KeyError) as err:
         raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); save the fit again.") from err

@@ -7,14 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from penguin_utils._validation import check_features, check_measurements, check_physical, check_training_units
+from penguin_utils._validation import (
+    check_features,
+    check_measurements,
+    check_physical,
+    check_training_units,
+    check_within_range,
+)
 from penguin_utils.data import FEATURES
 
 __all__ = ["PenguinScaler", "fit_scaler"]
-
-#: How far past the fitted minimum and maximum, as a fraction of the fitted range, a new
-#: value may lie before it is taken for a unit mistake (body mass in kg, bills in cm).
-RANGE_TOLERANCE = 0.5
 
 
 class PenguinScaler:
@@ -32,10 +34,9 @@ class PenguinScaler:
     ----------
     features : tuple of str
         The measurement columns, in the order of the scaled output.
-    mean, scale, var : numpy.ndarray
-        Fitted mean, standard deviation and variance per feature, shape (n_features,).
-    n_samples_seen : int
-        How many penguins the scaler was fitted on.
+    mean, scale : numpy.ndarray
+        Fitted mean and population standard deviation per feature (scikit-learn's
+        ``mean_`` and ``scale_``), shape (n_features,).
     data_min, data_max : numpy.ndarray
         Smallest and largest fitted value per feature, shape (n_features,).
     """
@@ -47,13 +48,9 @@ class PenguinScaler:
         data_min: np.ndarray,
         data_max: np.ndarray,
         features: Sequence[str] = FEATURES,
-        *,
-        var: np.ndarray | None = None,
-        n_samples_seen: int = 0,
     ):
         self.features = check_features(features)
         arrays = {"mean": mean, "scale": scale, "data_min": data_min, "data_max": data_max}
-        arrays["var"] = np.square(np.asarray(scale, dtype=float)) if var is None else var
         for name, value in arrays.items():
             value = np.array(value, dtype=float)
             if value.shape != (len(self.features),) or not np.isfinite(value).all():
@@ -65,24 +62,12 @@ class PenguinScaler:
             setattr(self, name, value)
         if not (self.scale > 0).all():
             raise ValueError(f"PenguinScaler scale must be positive for every feature, got {self.scale}.")
-        self.n_samples_seen = int(n_samples_seen)
 
     def __repr__(self) -> str:
         ranges = ", ".join(
             f"{f}: {lo:g}–{hi:g}" for f, lo, hi in zip(self.features, self.data_min, self.data_max, strict=True)
         )
-        return f"PenguinScaler(n_fitted={self.n_samples_seen}, {ranges})"
-
-    @property
-    def scaler(self):
-        """The same statistics as a fitted :class:`sklearn.preprocessing.StandardScaler`."""
-        from sklearn.preprocessing import StandardScaler
-
-        sk = StandardScaler()
-        sk.mean_, sk.scale_, sk.var_ = self.mean.copy(), self.scale.copy(), self.var.copy()
-        sk.n_features_in_ = len(self.features)
-        sk.n_samples_seen_ = np.int64(self.n_samples_seen)
-        return sk
+        return f"PenguinScaler({ranges})"
 
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """Scale new penguins with the fitted mean and standard deviation.
@@ -109,7 +94,7 @@ class PenguinScaler:
         """
         values = check_measurements(df, self.features)
         check_physical(values, df.index, self.features)
-        self._check_units(values, df.index)
+        check_within_range(values, df.index, self.features, self.data_min, self.data_max)
         scaled = (values - self.mean) / self.scale  # as StandardScaler.transform, bit for bit
         if not np.isfinite(scaled).all():  # cannot happen for values within the fitted range
             raise ValueError("Scaling produced non-finite values; check the input for extreme values.")
@@ -119,26 +104,6 @@ class PenguinScaler:
         """Map scaled features back to millimetres and grams (same shape and index)."""
         values = check_measurements(scaled, self.features, name="scaled")
         return pd.DataFrame(values * self.scale + self.mean, index=scaled.index, columns=list(self.features))
-
-    def _check_units(self, values: np.ndarray, index: pd.Index) -> None:
-        margin = RANGE_TOLERANCE * (self.data_max - self.data_min)
-        low, high = self.data_min - margin, self.data_max + margin
-        outside = (values < low) | (values > high)
-        if not outside.any():
-            return
-        problems = []
-        for j in np.flatnonzero(outside.any(axis=0)):
-            rows = list(index[outside[:, j]][:5])
-            problems.append(
-                f"{self.features[j]} = {values[outside[:, j], j][:5].tolist()} (rows {rows}) "
-                f"is far outside the fitted range {self.data_min[j]:g}–{self.data_max[j]:g}"
-            )
-        raise ValueError(
-            "Measurements look like they are in other units than the training data: "
-            + "; ".join(problems)
-            + ". Convert them to the units in the column names (mm, g), e.g. body mass in "
-            "grams rather than kilograms."
-        )
 
 
 def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinScaler:
@@ -175,23 +140,21 @@ def fit_scaler(df: pd.DataFrame, features: Sequence[str] = FEATURES) -> PenguinS
     values = check_measurements(df, features)
     check_physical(values, df.index, features)
     check_training_units(values, df.index, features)
-    if len(values) < 2:
-        raise ValueError(f"fit_scaler needs at least 2 penguins to estimate a spread, got {len(values)}.")
-    constant = [f for f, lo, hi in zip(features, values.min(axis=0), values.max(axis=0), strict=True) if lo == hi]
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"fit_scaler needs at least 2 penguins to estimate a spread, got {n}.")
+    low, high = values.min(axis=0), values.max(axis=0)
+    constant = [f for f, lo, hi in zip(features, low, high, strict=True) if lo == hi]
     if constant:
         raise ValueError(f"Column(s) {constant} do not vary in the training data, so they cannot be scaled.")
-    from sklearn.preprocessing import StandardScaler  # only fitting needs scikit-learn
-
+    # scikit-learn's StandardScaler arithmetic, step for step, so that the result matches it
+    # bit for bit: the mean, then the corrected two-pass variance (Chan, Golub and LeVeque).
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
-        sk = StandardScaler().fit(values)
-    if not all(np.isfinite(a).all() for a in (sk.mean_, sk.scale_, sk.var_)):
+        mean = values.sum(axis=0) / n
+        centred = values - mean
+        correction = centred.sum(axis=0)
+        variance = (np.square(centred).sum(axis=0) - correction**2 / n) / n
+        scale = np.sqrt(variance)
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
         raise ValueError("The training values are too large to scale (their variance overflows); check their units.")
-    return PenguinScaler(
-        sk.mean_,
-        sk.scale_,
-        values.min(axis=0),
-        values.max(axis=0),
-        features,
-        var=sk.var_,
-        n_samples_seen=int(sk.n_samples_seen_),
-    )
+    return PenguinScaler(mean, scale, low, high, features)

@@ -32,7 +32,7 @@ def test_inverse_transform_round_trips(penguins, scaler, X):
     np.testing.assert_allclose(back.to_numpy(), penguins[list(FEATURES)].to_numpy(), atol=1e-9)
 
 
-def test_returns_a_penguin_scaler_wrapping_sklearn(scaler):
+def test_returns_a_penguin_scaler_with_the_fitted_ranges(scaler):
     assert isinstance(scaler, PenguinScaler)
     assert scaler.features == FEATURES
     assert scaler.data_min[3] == 2700 and scaler.data_max[3] == 6300
@@ -114,10 +114,20 @@ def test_training_data_pass_unchanged_and_match_sklearn(penguins):
     np.testing.assert_array_equal(
         scaler.transform(penguins).to_numpy(), sk.transform(penguins[list(FEATURES)].to_numpy())
     )
-    np.testing.assert_array_equal(
-        scaler.scaler.transform(penguins[list(FEATURES)].to_numpy()), scaler.transform(penguins)
-    )
-    assert scaler.n_samples_seen == 342
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mean_and_scale_match_sklearn_bit_for_bit_on_other_data(penguins, seed):
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    sample = penguins.sample(int(rng.integers(5, len(penguins))), random_state=seed)
+    sample[list(FEATURES)] *= rng.uniform(0.9, 1.1, size=(len(sample), len(FEATURES)))
+    scaler = fit_scaler(sample)
+    sk = StandardScaler().fit(sample[list(FEATURES)].to_numpy())
+    np.testing.assert_array_equal(scaler.mean, sk.mean_)
+    np.testing.assert_array_equal(scaler.scale, sk.scale_)
+    np.testing.assert_array_equal(scaler.transform(penguins), sk.transform(penguins[list(FEATURES)].to_numpy()))
 
 
 @pytest.mark.parametrize("species", ["Adelie", "Chinstrap", "Gentoo"])
