@@ -94,4 +94,10 @@ def test_pre_commit_configuration_is_valid_and_pins_the_locked_tools():
     hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
     pins = [dep for hook in hooks for dep in hook.get("additional_dependencies", [])]
     assert pins == [f"ruff=={lock['ruff']}", f"ruff=={lock['ruff']}", f"check-jsonschema=={lock['check-jsonschema']}"]
-    assert {hook["id"] for hook in hooks} == {"ruff-check", "ruff-format", "notebook-outputs", "github-workflows"}
+    assert {hook["id"] for hook in hooks} == {
+        "ruff-check",
+        "ruff-format",
+        "notebook-outputs",
+        "prose",
+        "github-workflows",
+    }
