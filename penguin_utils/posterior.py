@@ -86,8 +86,9 @@ def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
 
     Parameters
     ----------
-    idata : arviz.InferenceData or xarray.Dataset
-        A fit of either model, or its ``posterior`` group.
+    idata : arviz.InferenceData, xarray.Dataset or MixtureDraws
+        A fit of either model, or its ``posterior`` group; a ``MixtureDraws`` (made by this
+        function, so already checked) is returned as it is once its features match.
     features : sequence of str, optional
         If given, the ``feature`` coordinate of the posterior must equal it.
 
@@ -102,6 +103,13 @@ def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
         finite; ``w`` not finite, negative, or not summing to 1 per draw; ``mu`` not
         finite. The message names the variable, chain and draw.
     """
+    if isinstance(idata, MixtureDraws):  # checked when it was made: only the features remain
+        if features is not None and list(idata.coords["feature"]) != [str(f) for f in features]:
+            raise ValueError(
+                f"The posterior was fitted on features {idata.coords['feature']}, but X has {list(features)}. "
+                "Pass the same columns, in the same order, as used for fitting."
+            )
+        return idata
     posterior = as_posterior(idata)
     missing = [name for name in REQUIRED if name not in posterior]
     if missing:
