@@ -10,13 +10,19 @@ afterwards with :func:`~penguin_utils.relabel.align_chains`.
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Sequence
+
 import arviz as az
+import numpy as np
+import pandas as pd
 import pymc as pm
 
 from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 
-__all__ = ["compile_mixture", "fit_mixture", "sample_categorical", "sample_mixture"]
+__all__ = ["compile_mixture", "convergence_summary", "fit_mixture", "sample_categorical", "sample_mixture"]
 
 
 def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
@@ -61,10 +67,14 @@ def sample_mixture(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    cores: int = 2,
+    cores: int | None = None,
     random_seed: int = 0,
+    progress_bar: bool = False,
 ) -> az.InferenceData:
     """Sample a compiled mixture model with nutpie and align the chains' labels.
+
+    ``cores`` defaults to one per chain, at most the CPUs this process may use;
+    ``progress_bar`` shows nutpie's (in a terminal or notebook).
 
     Returns
     -------
@@ -74,8 +84,10 @@ def sample_mixture(
     """
     import nutpie
 
+    if cores is None:
+        cores = min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     idata = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed, progress_bar=False
+        compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed, progress_bar=progress_bar
     )
     return align_chains(idata)
 
@@ -134,6 +146,7 @@ def fit_mixture(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int = 0,
+    progress_bar: bool = False,
 ) -> az.InferenceData:
     """Build, compile and sample the mixture model on scaled data ``X`` in one call.
 
@@ -143,4 +156,36 @@ def fit_mixture(
     """
     model = build_mixture_model(X, n_clusters)
     compiled = compile_mixture(model, em_initial_point(X, n_clusters, random_seed=random_seed))
-    return sample_mixture(compiled, draws=draws, tune=tune, chains=chains, random_seed=random_seed)
+    return sample_mixture(
+        compiled, draws=draws, tune=tune, chains=chains, random_seed=random_seed, progress_bar=progress_bar
+    )
+
+
+def convergence_summary(idata, var_names: Sequence[str] = ("w", "mu")) -> pd.DataFrame:
+    """The convergence table of a fit: one row per parameter entry.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A fit with a ``posterior`` group (and ``sample_stats`` for the divergences).
+    var_names : sequence of str, default ("w", "mu")
+        The posterior variables to summarise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``mean``, ``sd``, ``hdi_3%``, ``hdi_97%`` (unrounded), ``ess_bulk`` and
+        ``ess_tail`` (whole numbers, nullable ``Int64``: entries that never vary, such as the
+        zeros above a Cholesky diagonal, have none) and ``r_hat`` (NaN for those entries, and
+        with a single chain). ``attrs["divergences"]`` counts divergent transitions over all
+        chains (0 when the sampler records none).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant entries and single chains give NaN
+        summary = az.summary(idata, var_names=list(var_names), round_to="none")
+    summary = summary[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "ess_tail", "r_hat"]].copy()
+    for ess in ("ess_bulk", "ess_tail"):
+        summary[ess] = summary[ess].round().astype("Int64")
+    stats = getattr(idata, "sample_stats", None)
+    summary.attrs["divergences"] = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
+    return summary
