@@ -1,12 +1,13 @@
 """The mixture density in compiled loops: one per-component log-density for everything.
 
-The sampler's likelihood (:mod:`penguin_utils.mixture_logp`, one draw at a time) and
-assignment (:mod:`penguin_utils.assign`, all chains and draws at once) both call
-:func:`_cluster_logdensity`, so the two cannot drift apart.  Every innermost loop runs
-over penguins so that it vectorises (exp included, see :func:`_exp_nonpositive`).  This
-module imports only NumPy, Numba and ``math``: the command-line path (load a fit, scale,
-assign) must not pay for importing PyMC or PyTensor.  Numba caches the compiled kernels
-on disk (``cache=True``).
+The sampler's likelihood (:func:`fused_logp` and its gradient, behind
+:mod:`penguin_utils.mixture_logp`, one draw at a time) and assignment (:func:`over_draws`,
+behind :mod:`penguin_utils.assign`, all chains and draws at once) both call
+:func:`_cluster_logdensity`, so the two cannot drift apart; the one logsumexp over clusters
+is :func:`_normalise`.  Every innermost loop runs over penguins so that it vectorises
+(exp included, see :func:`_exp_nonpositive`).  This module imports only NumPy, Numba and
+``math``: the command-line path (load a fit, scale, assign) must not pay for importing
+PyMC or PyTensor.  Numba caches the compiled kernels on disk (``cache=True``).
 
 Per penguin ``i`` and cluster ``k``, with ``z = L_k^{-1}(x_i - mu_k)``::
 
@@ -31,7 +32,7 @@ _FASTMATH = {"reassoc", "contract", "arcp"}
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _log_normaliser(w_k, chol_k):
+def _log_constant(w_k, chol_k):
     """``log w_k - sum_j log L_k[j, j] - D/2 log(2 pi)``: the part of ``q`` shared by all penguins."""
     n_feature = chol_k.shape[0]
     const = math.log(w_k) - n_feature * _HALF_LOG_2PI
@@ -51,7 +52,7 @@ def _cluster_logdensity(XT, mu_k, chol_k, w_k, z, q):
     here: the sampler's likelihood and all of :mod:`penguin_utils.assign`.
     """
     n_feature, n_penguin = XT.shape
-    const = _log_normaliser(w_k, chol_k)
+    const = _log_constant(w_k, chol_k)
     for i in range(n_penguin):
         q[i] = const
     # Every innermost loop runs over penguins, so that the compiler vectorises it.
@@ -150,7 +151,7 @@ def _normalise(q, logsumexp, want_logsumexp):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def mixture_logp(X, w, mu, chol):
+def fused_logp(X, w, mu, chol):
     """Per-row log-density (N,), responsibilities (K, N) and whitened residuals (K, D, N).
 
     One draw: ``X`` (N, D), ``w`` (K,), ``mu`` (K, D), ``chol`` (K, D, D). Used by the
@@ -169,10 +170,10 @@ def mixture_logp(X, w, mu, chol):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def mixture_logp_grad(w, chol, resp, white, g):
+def fused_logp_grad(w, chol, resp, white, g):
     """Gradient of ``sum_i g_i logp_i`` with respect to ``w``, ``mu`` and ``chol``.
 
-    ``resp`` (K, N) and ``white`` (K, D, N) come from :func:`mixture_logp`. With
+    ``resp`` (K, N) and ``white`` (K, D, N) come from :func:`fused_logp`. With
     responsibilities ``r_ik`` and ``a = L_k^{-T} z``: ``d/dw_k = r_ik / w_k``,
     ``d/dmu_k = r_ik a``, ``d/dL_k = r_ik (tril(a z^T) - diag(1 / L_k[j, j]))``.
     """
@@ -221,57 +222,46 @@ def mixture_logp_grad(w, chol, resp, white, g):
     return d_w, d_mu, d_chol
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def component_logp_draws(X, w, mu, chol):
-    """``q`` for every draw, penguin and cluster: shape (S, N, K).
+#: What :func:`over_draws` returns, each of shape (S, N, K) unless noted.
+COMPONENT_LOGP = 0  # q itself
+PROBABILITIES = 1  # q normalised over clusters, per penguin
+MEAN_PROBABILITIES = 2  # their mean over draws, shape (1, N, K)
+LOG_LIKELIHOOD = 3  # logsumexp over clusters of q, shape (S, N, 1)
 
-    ``X`` (N, D); ``w`` (S, K), ``mu`` (S, K, D), ``chol`` (S, K, D, D), with all
-    chains and draws flattened into S.
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def over_draws(X, w, mu, chol, what):
+    """Run the per-component density over every draw and reduce it as ``what`` says.
+
+    ``X`` (N, D); ``w`` (S, K), ``mu`` (S, K, D), ``chol`` (S, K, D, D), with all chains
+    and draws flattened into S. ``what`` is one of :data:`COMPONENT_LOGP`,
+    :data:`PROBABILITIES`, :data:`MEAN_PROBABILITIES` or :data:`LOG_LIKELIHOOD`; only
+    the output it asks for is stored (the mean is summed as the draws go).
     """
     n_sample, n_cluster = w.shape
     n_penguin, n_feature = X.shape
     XT = np.ascontiguousarray(X.T)
-    out = np.empty((n_sample, n_penguin, n_cluster))
+    if what == MEAN_PROBABILITIES:
+        out = np.empty((1, n_penguin, n_cluster))
+    elif what == LOG_LIKELIHOOD:
+        out = np.empty((n_sample, n_penguin, 1))
+    else:
+        out = np.empty((n_sample, n_penguin, n_cluster))
+    total = np.zeros((n_cluster, n_penguin) if what == MEAN_PROBABILITIES else (0, 0))
+    logsumexp = np.empty(n_penguin if what == LOG_LIKELIHOOD else 0)
     q = np.empty((n_cluster, n_penguin))
     z = np.empty((n_feature, n_penguin))
     for s in range(n_sample):
         for k in range(n_cluster):
             _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
-        out[s] = q.T
+        if what != COMPONENT_LOGP:
+            _normalise(q, logsumexp, what == LOG_LIKELIHOOD)
+        if what == MEAN_PROBABILITIES:
+            total += q
+        elif what == LOG_LIKELIHOOD:
+            out[s, :, 0] = logsumexp
+        else:
+            out[s] = q.T
+    if what == MEAN_PROBABILITIES:
+        out[0] = (total / n_sample).T
     return out
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def draw_probabilities(X, w, mu, chol):
-    """Cluster probabilities per draw, normalised per penguin: shape (S, N, K)."""
-    n_sample, n_cluster = w.shape
-    n_penguin, n_feature = X.shape
-    XT = np.ascontiguousarray(X.T)
-    out = np.empty((n_sample, n_penguin, n_cluster))
-    q = np.empty((n_cluster, n_penguin))
-    z = np.empty((n_feature, n_penguin))
-    unused = np.empty(0)
-    for s in range(n_sample):
-        for k in range(n_cluster):
-            _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
-        _normalise(q, unused, False)
-        out[s] = q.T
-    return out
-
-
-@numba.njit(cache=True, fastmath=_FASTMATH)
-def mean_probabilities(X, w, mu, chol):
-    """The mean over draws of :func:`draw_probabilities`, shape (N, K), without storing it."""
-    n_sample, n_cluster = w.shape
-    n_penguin, n_feature = X.shape
-    XT = np.ascontiguousarray(X.T)
-    total = np.zeros((n_cluster, n_penguin))
-    q = np.empty((n_cluster, n_penguin))
-    z = np.empty((n_feature, n_penguin))
-    unused = np.empty(0)
-    for s in range(n_sample):
-        for k in range(n_cluster):
-            _cluster_logdensity(XT, mu[s, k], chol[s, k], w[s, k], z, q[k])
-        _normalise(q, unused, False)
-        total += q
-    return np.ascontiguousarray((total / n_sample).T)

@@ -32,25 +32,28 @@ __all__ = [
     "component_logp",
     "draw_probabilities",
     "label_frequencies",
+    "mixture_log_likelihood",
 ]
 
 _OTHER_DIMS = ("chain", "draw", "cluster")
 
 
-def _prepare(idata, X, features: Sequence[str]) -> tuple[np.ndarray, pd.Index, MixtureDraws, tuple]:
-    """Checked inputs for the kernels: X (N, D), its index, the draws and (S, K, D, D) arrays."""
+def _over_draws(idata, X, features: Sequence[str], what: int) -> tuple[np.ndarray, pd.Index, MixtureDraws]:
+    """Check the inputs once and run the kernel over all draws: its output, X's index and the draws."""
     draws = mixture_draws(idata, features)
     values, index = check_scaled(X, features)
     if not isinstance(index, pd.MultiIndex) and index.name is None:
         index = index.rename("penguin")
     n_chain, n_draw, n_cluster, n_feature = draws.mu.shape
     n_sample = n_chain * n_draw
-    flat = (
+    out = _kernels.over_draws(
+        np.ascontiguousarray(values, dtype=float),
         np.ascontiguousarray(draws.w.reshape(n_sample, n_cluster), dtype=float),
         np.ascontiguousarray(draws.mu.reshape(n_sample, n_cluster, n_feature), dtype=float),
         np.ascontiguousarray(draws.chol.reshape(n_sample, n_cluster, n_feature, n_feature), dtype=float),
+        what,
     )
-    return np.ascontiguousarray(values, dtype=float), index, draws, flat
+    return out, index, draws
 
 
 def _penguin_coords(index: pd.Index) -> xr.Coordinates:
@@ -67,17 +70,18 @@ def _penguin_coords(index: pd.Index) -> xr.Coordinates:
     return xr.Coordinates({"penguin": ("penguin", index)})
 
 
-def _per_draw_array(values: np.ndarray, index: pd.Index, draws: MixtureDraws, name: str) -> xr.DataArray:
+def _per_draw_array(
+    values: np.ndarray, index: pd.Index, draws: MixtureDraws, name: str, *, per_cluster: bool = True
+) -> xr.DataArray:
+    """Kernel output (S, N, K) as (chain, draw, penguin, cluster), or (S, N, 1) as (chain, draw, penguin)."""
     n_chain, n_draw = draws.w.shape[:2]
-    coords = _penguin_coords(index).assign(
-        chain=draws.coords["chain"], draw=draws.coords["draw"], cluster=draws.coords["cluster"]
-    )
-    return xr.DataArray(
-        values.reshape(n_chain, n_draw, len(index), -1),
-        dims=("chain", "draw", "penguin", "cluster"),
-        coords=coords,
-        name=name,
-    )
+    coords = _penguin_coords(index).assign(chain=draws.coords["chain"], draw=draws.coords["draw"])
+    dims = ("chain", "draw", "penguin", "cluster")
+    if per_cluster:
+        coords = coords.assign(cluster=draws.coords["cluster"])
+    else:
+        values, dims = values[..., 0], dims[:-1]
+    return xr.DataArray(values.reshape(n_chain, n_draw, *values.shape[1:]), dims=dims, coords=coords, name=name)
 
 
 def component_logp(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
@@ -99,8 +103,7 @@ def component_logp(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[st
     xarray.DataArray
         Dims (chain, draw, penguin, cluster); the ``penguin`` coordinate is ``X``'s index.
     """
-    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
-    logp = _kernels.component_logp_draws(values, w, mu, chol)
+    logp, index, draws = _over_draws(idata, X, features, _kernels.COMPONENT_LOGP)
     return _per_draw_array(logp, index, draws, "component_logp")
 
 
@@ -117,9 +120,25 @@ def draw_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequenc
         Dims (chain, draw, penguin, cluster); the ``penguin`` coordinate is ``X``'s index.
         Its mean over ``("chain", "draw")`` is :func:`cluster_probabilities`.
     """
-    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
-    probs = _kernels.draw_probabilities(values, w, mu, chol)
+    probs, index, draws = _over_draws(idata, X, features, _kernels.PROBABILITIES)
     return _per_draw_array(probs, index, draws, "probability")
+
+
+def mixture_log_likelihood(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
+    """Each penguin's log mixture density ``log sum_k w_k N(x_i | mu_k, Sigma_k)``, per draw.
+
+    The likelihood the mixture was fitted with, and the same for any labelling of the
+    clusters: what ``az.loo`` needs (:func:`penguin_utils.compare.add_log_likelihood`), and,
+    summed over penguins, what tells a chain stuck in another mode
+    (:func:`penguin_utils.diagnostics.chain_summary`). Parameters as in :func:`component_logp`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, penguin); the ``penguin`` coordinate is ``X``'s index.
+    """
+    loglik, index, draws = _over_draws(idata, X, features, _kernels.LOG_LIKELIHOOD)
+    return _per_draw_array(loglik, index, draws, "log_likelihood", per_cluster=False)
 
 
 def cluster_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
@@ -134,9 +153,8 @@ def cluster_probabilities(idata, X: pd.DataFrame | np.ndarray, *, features: Sequ
         Shape (n_penguins, n_clusters): indexed by ``X``'s index (named ``"penguin"``
         if it had no name), one column per cluster label; each row sums to 1.
     """
-    values, index, draws, (w, mu, chol) = _prepare(idata, X, features)
-    probs = _kernels.mean_probabilities(values, w, mu, chol)
-    return pd.DataFrame(probs, index=index, columns=pd.Index(draws.coords["cluster"], name="cluster"))
+    probs, index, draws = _over_draws(idata, X, features, _kernels.MEAN_PROBABILITIES)
+    return pd.DataFrame(probs[0], index=index, columns=pd.Index(draws.coords["cluster"], name="cluster"))
 
 
 def _summarise(probs: pd.DataFrame) -> pd.DataFrame:

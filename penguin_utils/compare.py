@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from penguin_utils._validation import check_scaled
-from penguin_utils.assign import component_logp
+from penguin_utils._validation import check_positive_int, check_scaled
+from penguin_utils.assign import mixture_log_likelihood
 from penguin_utils.data import FEATURES
 
-__all__ = ["add_log_likelihood", "bic_by_k", "compare_fits", "mixture_log_likelihood", "sampling_diagnostics"]
+__all__ = ["add_log_likelihood", "bic_by_k", "compare_fits", "sampling_diagnostics"]
 
 #: Thresholds of Vehtari et al. (2021) for "converged enough to compare": rank-normalised
 #: split r_hat and the smaller of bulk and tail ESS (over all chains).
@@ -29,24 +29,12 @@ R_HAT_MAX = 1.01
 ESS_MIN = 400
 
 
-def mixture_log_likelihood(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
-    """Each penguin's log mixture density ``log sum_k w_k N(x_i | mu_k, Sigma_k)``, per draw.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw, penguin).
-    """
-    logp = component_logp(idata, X, features=features)
-    top = logp.max("cluster")
-    total = np.log(np.exp(logp - top).sum("cluster"))  # logsumexp over clusters
-    return (top + total).rename("x")
-
-
 def add_log_likelihood(
     idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES, var_name: str = "x"
 ) -> az.InferenceData:
     """A copy of ``idata`` with the pointwise mixture log-likelihood, ready for ``az.loo``.
+
+    The log-likelihood is :func:`penguin_utils.assign.mixture_log_likelihood`.
 
     Adds the groups ``log_likelihood`` (``var_name``: chain, draw, penguin) and, if absent,
     ``observed_data``.
@@ -75,22 +63,14 @@ def sampling_diagnostics(idata, var_names: Sequence[str] = ("w", "mu", "chol")) 
         ``divergences`` (count over all chains) and ``draws`` (chains × draws).  Entries that
         never vary (the fixed zeros above a Cholesky diagonal, a single weight of 1) are skipped.
     """
-    posterior = idata.posterior[list(var_names)]
-    with np.errstate(invalid="ignore", divide="ignore"):  # constant entries give NaN, skipped below
-        r_hat = az.rhat(posterior)
-        ess = [az.ess(posterior, method="bulk"), az.ess(posterior, method="tail")]
-    stats = getattr(idata, "sample_stats", None)
-    divergences = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
+    from penguin_utils.sampling import convergence_summary
 
-    def _extreme(ds, reduce):
-        values = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
-        return float(reduce(values))
-
+    summary = convergence_summary(idata, var_names)
     return {
-        "r_hat": _extreme(r_hat, np.nanmax),
-        "ess": min(_extreme(e, np.nanmin) for e in ess),
-        "divergences": divergences,
-        "draws": int(posterior.sizes["chain"] * posterior.sizes["draw"]),
+        "r_hat": float(summary["r_hat"].max()),  # NaN entries (constant, or one chain) skipped
+        "ess": float(summary[["ess_bulk", "ess_tail"]].min().min()),
+        "divergences": summary.attrs["divergences"],
+        "draws": int(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]),
     }
 
 
@@ -180,9 +160,8 @@ def bic_by_k(
     n, d = values.shape
     rows = {}
     for k in n_clusters:
-        if not isinstance(k, (int, np.integer)) or k < 1 or k > n:
-            raise ValueError(f"every number of clusters must be an integer in 1..{n}, got {k!r}.")
-        gm = GaussianMixture(int(k), covariance_type="full", n_init=n_init, random_state=random_state).fit(values)
+        k = check_positive_int(k, "every number of clusters", at_most=n, of="penguins in X")
+        gm = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=random_state).fit(values)
         rows[int(k)] = {
             # weights, means and full covariances
             "n_parameters": int(k - 1 + k * d + k * d * (d + 1) // 2),

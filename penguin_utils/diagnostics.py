@@ -13,46 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-from penguin_utils.assign import component_logp, draw_probabilities
+from penguin_utils.assign import draw_probabilities, mixture_log_likelihood
 from penguin_utils.data import FEATURES
 
-__all__ = ["chain_cluster_sizes", "chain_summary", "mixture_loglik"]
-
-
-def _log_normaliser(logp: np.ndarray) -> np.ndarray:
-    """``logsumexp`` over the last axis (clusters), kept as a trailing axis of length 1."""
-    top = logp.max(axis=-1, keepdims=True)
-    return top + np.log(np.exp(logp - top).sum(axis=-1, keepdims=True))
-
-
-def mixture_loglik(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> xr.DataArray:
-    """Log-likelihood of all penguins under every posterior draw.
-
-    ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k)``: the same for any labelling of the
-    clusters, so chains can be compared before they are aligned.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        Posterior with ``w``, ``mu`` and ``chol`` (see :mod:`penguin_utils.models`).
-    X : DataFrame or ndarray, shape (n_penguins, n_features)
-        Scaled measurements the model was fitted to.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw).
-    """
-    logp = component_logp(idata, X, features=features)
-    total = _log_normaliser(logp.values)[..., 0].sum(axis=-1)
-    return xr.DataArray(
-        total,
-        dims=("chain", "draw"),
-        coords={"chain": logp.coords["chain"].values, "draw": logp.coords["draw"].values},
-        name="mixture_loglik",
-    )
+__all__ = ["chain_cluster_sizes", "chain_summary"]
 
 
 def chain_cluster_sizes(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
@@ -75,7 +40,10 @@ def chain_cluster_sizes(idata, X: pd.DataFrame | np.ndarray, *, features: Sequen
 def chain_summary(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str] = FEATURES) -> pd.DataFrame:
     """One row per chain: its mean log-likelihood and its cluster sizes, sorted within the row.
 
-    Sorting the sizes makes the rows comparable without relabelling: chains in the same
+    The log-likelihood of all penguins, ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k)``
+    (:func:`~penguin_utils.assign.mixture_log_likelihood` summed over penguins), is the
+    same for any labelling of the clusters, so chains can be compared before they are
+    aligned.  Sorting the sizes makes the rows comparable without relabelling: chains in the same
     mode have nearly equal rows.
 
     Returns
@@ -84,7 +52,7 @@ def chain_summary(idata, X: pd.DataFrame | np.ndarray, *, features: Sequence[str
         Index ``chain``; columns ``loglik`` (mean over the chain's draws) and
         ``size_1`` ... ``size_K`` (expected cluster sizes, largest first).
     """
-    loglik = mixture_loglik(idata, X, features=features).mean("draw")
+    loglik = mixture_log_likelihood(idata, X, features=features).sum("penguin").mean("draw")
     sizes = chain_cluster_sizes(idata, X, features=features)
     largest_first = -np.sort(-sizes.to_numpy(), axis=1)
     table = pd.DataFrame(

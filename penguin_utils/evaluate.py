@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
+
+from penguin_utils._validation import check_positive_int
+from penguin_utils.data import FEATURES
 
 __all__ = ["least_certain", "match_species", "species_agreement"]
 
@@ -91,7 +93,7 @@ def least_certain(
     n: int = 8,
     *,
     mapping: dict | None = None,
-    columns: Sequence[str] = ("species", "bill_length_mm", "bill_depth_mm"),
+    columns: Sequence[str] = ("species", *FEATURES[:2]),
 ) -> pd.DataFrame:
     """The ``n`` penguins whose most probable cluster is least probable: a list to double-check.
 
@@ -106,7 +108,8 @@ def least_certain(
     mapping : dict, optional
         ``{cluster: species}``; when given, ``cluster`` shows the matched species' name.
     columns : sequence of str
-        Columns of ``penguins`` to show beside the probabilities.
+        Columns of ``penguins`` to show beside the probabilities; by default the species
+        and the two bill measurements.
 
     Returns
     -------
@@ -123,9 +126,8 @@ def least_certain(
     absent = [c for c in columns if c not in penguins.columns]
     if absent:
         raise ValueError(f"penguins lacks the column(s) {absent} asked for in columns.")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    n = check_positive_int(n, "n")
     table = assignment.join(penguins[list(columns)])
     if mapping is not None:
         table["cluster"] = table["cluster"].map(mapping)
-    return table.sort_values("probability", kind="stable").head(int(n))
+    return table.sort_values("probability", kind="stable").head(n)

@@ -37,8 +37,7 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 from penguin_utils import _kernels
-from penguin_utils._kernels import mixture_logp as _mixture_logp
-from penguin_utils._kernels import mixture_logp_grad as _mixture_logp_grad
+from penguin_utils._kernels import fused_logp, fused_logp_grad
 
 __all__ = ["MvNormalMixtureLogp", "MvNormalMixtureLogpGrad", "mvnormal_mixture_logp"]
 
@@ -76,7 +75,7 @@ class MvNormalMixtureLogp(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
-        results = _mixture_logp(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
+        results = fused_logp(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
         for out, value in zip(outputs, results, strict=True):
             out[0] = value
 
@@ -113,7 +112,7 @@ class MvNormalMixtureLogpGrad(Op):
         return Apply(self, inputs, [w.type(), pt.matrix(dtype="float64"), chol.type()])
 
     def perform(self, node, inputs, outputs):
-        grads = _mixture_logp_grad(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
+        grads = fused_logp_grad(*(np.ascontiguousarray(v, dtype=float) for v in inputs))
         for out, value in zip(outputs, grads, strict=True):
             out[0] = value
 
@@ -125,19 +124,19 @@ class MvNormalMixtureLogpGrad(Op):
 @register_funcify_default_op_cache_key(MvNormalMixtureLogp)
 def _numba_mixture_logp(op, node=None, **kwargs):
     @numba.njit
-    def mixture_logp(X, w, mu, chol):
-        return _mixture_logp(
+    def forward(X, w, mu, chol):
+        return fused_logp(
             np.ascontiguousarray(X), np.ascontiguousarray(w), np.ascontiguousarray(mu), np.ascontiguousarray(chol)
         )
 
-    return mixture_logp, _CACHE_SALT
+    return forward, _CACHE_SALT
 
 
 @register_funcify_default_op_cache_key(MvNormalMixtureLogpGrad)
 def _numba_mixture_logp_grad(op, node=None, **kwargs):
     @numba.njit
-    def mixture_logp_grad(w, chol, resp, white, g):
-        return _mixture_logp_grad(
+    def backward(w, chol, resp, white, g):
+        return fused_logp_grad(
             np.ascontiguousarray(w),
             np.ascontiguousarray(chol),
             np.ascontiguousarray(resp),
@@ -145,7 +144,7 @@ def _numba_mixture_logp_grad(op, node=None, **kwargs):
             np.ascontiguousarray(g),
         )
 
-    return mixture_logp_grad, _CACHE_SALT
+    return backward, _CACHE_SALT
 
 
 def mvnormal_mixture_logp(X, w, mu, chol) -> pt.TensorVariable:

@@ -21,7 +21,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from penguin_utils._validation import check_scaled
+from penguin_utils._validation import check_positive_int, check_scaled
 from penguin_utils.data import FEATURES
 from penguin_utils.mixture_logp import mvnormal_mixture_logp
 
@@ -101,14 +101,6 @@ def _coords(index: pd.Index, n_clusters: int, features: Sequence[str]) -> dict:
     }
 
 
-def _check_n_clusters(n_clusters: int, n_penguins: int) -> int:
-    if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
-    if n_clusters > n_penguins:
-        raise ValueError(f"n_clusters={n_clusters} is more than the {n_penguins} penguins in X.")
-    return int(n_clusters)
-
-
 def _cluster_priors(
     n_clusters: int, n_features: int, priors: PriorSettings
 ) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable]:
@@ -169,7 +161,7 @@ def build_mixture_model(
         observed ``x`` (penguin, feature).
     """
     values, index = check_scaled(X, features)
-    n_clusters = _check_n_clusters(n_clusters, len(values))
+    n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors)
@@ -215,7 +207,7 @@ def build_categorical_model(
     Gibbs step (``CategoricalGibbsMetropolis``) in a compound step.
     """
     values, index = check_scaled(X, features)
-    n_clusters = _check_n_clusters(n_clusters, len(values))
+    n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, _, chol = _cluster_priors(n_clusters, len(features), priors)
@@ -247,7 +239,7 @@ def em_initial_point(
     from sklearn.mixture import GaussianMixture
 
     values, _ = check_scaled(X, features)
-    n_clusters = _check_n_clusters(n_clusters, len(values))
+    n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     gm = GaussianMixture(n_clusters, covariance_type="full", n_init=5, random_state=random_seed).fit(values)
     order = np.argsort(gm.means_[:, 0])
     rows, cols = np.tril_indices(values.shape[1])

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data, and small random posteriors in the models' layout."""
+"""Shared fixtures and references: the real data, small random posteriors in the models'
+layout, and the SciPy and scikit-learn computations the package is checked against."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
+from scipy.stats import multivariate_normal
 
 from penguin_utils.data import FEATURES, load_penguins
 from penguin_utils.scaling import fit_scaler
@@ -68,3 +70,31 @@ def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False
     if with_unconstrained:
         data["w_simplex__"] = (("chain", "draw", "w_simplex___dim_0"), np.log(w[..., :-1] / w[..., -1:]))
     return az.InferenceData(posterior=xr.Dataset(data, coords=coords))
+
+
+def scipy_component_logp(idata, values: np.ndarray) -> np.ndarray:
+    """``log w_k + log N(x_i | mu_k, L_k L_k^T)`` with SciPy, one draw at a time: (chain, draw, penguin, cluster)."""
+    post = idata.posterior
+    w, mu, chol = (post[v].values for v in ("w", "mu", "chol"))
+    n_chain, n_draw, n_cluster = w.shape
+    out = np.empty((n_chain, n_draw, len(values), n_cluster))
+    for c in range(n_chain):
+        for s in range(n_draw):
+            for k in range(n_cluster):
+                L = chol[c, s, k]
+                out[c, s, :, k] = np.log(w[c, s, k]) + multivariate_normal(mu[c, s, k], L @ L.T).logpdf(values)
+    return out
+
+
+def sklearn_mixture(idata, chain: int = 0, draw: int = 0):
+    """scikit-learn's ``GaussianMixture`` holding one posterior draw's parameters (nothing fitted)."""
+    from sklearn.mixture import GaussianMixture
+
+    post = idata.posterior.isel(chain=chain, draw=draw)
+    chol = post["chol"].values
+    gm = GaussianMixture(len(post["cluster"]), covariance_type="full")
+    gm.weights_ = post["w"].values
+    gm.means_ = post["mu"].values
+    gm.covariances_ = chol @ np.swapaxes(chol, -1, -2)
+    gm.precisions_cholesky_ = np.swapaxes(np.linalg.inv(chol), -1, -2)
+    return gm

@@ -2,10 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import random_posterior
+from conftest import random_posterior, scipy_component_logp, sklearn_mixture
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
-from sklearn.mixture import GaussianMixture
 
 from penguin_utils.assign import (
     assign_clusters,
@@ -13,6 +11,7 @@ from penguin_utils.assign import (
     component_logp,
     draw_probabilities,
     label_frequencies,
+    mixture_log_likelihood,
 )
 from penguin_utils.data import FEATURES
 
@@ -23,28 +22,38 @@ def test_component_logp_matches_scipy_for_every_draw(X):
     assert got.dims == ("chain", "draw", "penguin", "cluster")
     assert got.shape == (3, 4, len(X), 3)
     np.testing.assert_array_equal(got["penguin"], X.index)
-    post = idata.posterior
-    for c in range(3):
-        for s in range(4):
-            for k in range(3):
-                L = post["chol"].values[c, s, k]
-                expected = np.log(post["w"].values[c, s, k]) + multivariate_normal(
-                    post["mu"].values[c, s, k], L @ L.T
-                ).logpdf(X.to_numpy())
-                np.testing.assert_allclose(got.values[c, s, :, k], expected, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(got.values, scipy_component_logp(idata, X.to_numpy()), rtol=1e-10, atol=1e-8)
 
 
 def test_single_draw_probabilities_match_sklearn(X):
     idata = random_posterior(n_chain=1, n_draw=1, seed=2)
-    post = idata.posterior
-    chol = post["chol"].values[0, 0]
-    gm = GaussianMixture(3, covariance_type="full")
-    gm.weights_ = post["w"].values[0, 0]
-    gm.means_ = post["mu"].values[0, 0]
-    gm.covariances_ = chol @ np.swapaxes(chol, -1, -2)
-    gm.precisions_cholesky_ = np.swapaxes(np.linalg.inv(chol), -1, -2)
     probs = cluster_probabilities(idata, X)
-    np.testing.assert_allclose(probs.to_numpy(), gm.predict_proba(X.to_numpy()), atol=1e-8)
+    np.testing.assert_allclose(probs.to_numpy(), sklearn_mixture(idata).predict_proba(X.to_numpy()), atol=1e-8)
+
+
+def test_mixture_log_likelihood_is_the_mixture_density_per_penguin(X):
+    idata = random_posterior(n_chain=2, n_draw=3, seed=11)
+    got = mixture_log_likelihood(idata, X)
+    assert got.dims == ("chain", "draw", "penguin")
+    np.testing.assert_array_equal(got["penguin"], X.index)
+    expected = np.log(np.exp(scipy_component_logp(idata, X.to_numpy())).sum(axis=-1))
+    np.testing.assert_allclose(got.values, expected, rtol=1e-10)
+
+
+def test_single_draw_log_likelihood_matches_sklearn(X):
+    idata = random_posterior(n_chain=1, n_draw=1, seed=12)
+    np.testing.assert_allclose(
+        mixture_log_likelihood(idata, X).values[0, 0], sklearn_mixture(idata).score_samples(X.to_numpy()), rtol=1e-10
+    )
+
+
+def test_mixture_log_likelihood_ignores_labels(X):
+    idata = random_posterior(n_chain=2, n_draw=3, seed=2)
+    permuted = idata.copy()
+    permuted.posterior = idata.posterior.isel(cluster=[2, 0, 1]).assign_coords(cluster=[0, 1, 2])
+    np.testing.assert_allclose(
+        mixture_log_likelihood(permuted, X).values, mixture_log_likelihood(idata, X).values, rtol=1e-13
+    )
 
 
 def test_probabilities_average_per_draw_normalised_values(X):
@@ -134,11 +143,8 @@ def test_draw_probabilities_are_normalised_per_draw_and_average_to_cluster_proba
     assert per_draw.shape == (2, 5, len(X), 3)
     np.testing.assert_allclose(per_draw.sum("cluster"), 1, atol=1e-12)
     # brute force: Bayes' rule with SciPy densities, one draw at a time
-    post = idata.posterior
-    for c, s in [(0, 0), (1, 4)]:
-        w, mu, L = (post[v].values[c, s] for v in ("w", "mu", "chol"))
-        dens = np.stack([w[k] * multivariate_normal(mu[k], L[k] @ L[k].T).pdf(X) for k in range(3)], axis=1)
-        np.testing.assert_allclose(per_draw.values[c, s], dens / dens.sum(axis=1, keepdims=True), rtol=1e-9, atol=1e-12)
+    dens = np.exp(scipy_component_logp(idata, X.to_numpy()))
+    np.testing.assert_allclose(per_draw.values, dens / dens.sum(axis=-1, keepdims=True), rtol=1e-9, atol=1e-12)
     mean = per_draw.mean(("chain", "draw")).transpose("penguin", "cluster").values
     np.testing.assert_allclose(cluster_probabilities(idata, X).to_numpy(), mean, atol=1e-12)
 
