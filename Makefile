@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test test-latest lock lab check learner benchmark clean
+.PHONY: book test test-site test-latest lock lab check learner benchmark clean
 
 # The environment is installed from requirements.lock: the exact versions the book was built and
 # checked with. `make lock` rewrites the lock after pyproject.toml changed (keeping every pin that
@@ -41,6 +41,10 @@ PYTEST_ARGS := tests book --nbval-lax --nbval-current-env --nbval-cell-timeout=9
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Needs Chromium and chromedriver from the system (apt-get install chromium chromium-driver).
+test-site: $(STAMP)  ## The built book in headless Chromium, offline; screenshots in _build/screenshots
+	$(BIN)/python -m pytest tests/test_site.py -m site -p no:cacheprovider
 
 # How the project notices upstream breakage (CI runs it weekly): the newest versions that
 # pyproject.toml allows, in a fresh .venv-latest, then the same tests as `make test`.
