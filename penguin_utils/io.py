@@ -110,14 +110,14 @@ def check_destination(path: str | PathLike, *, overwrite: bool = False, inputs: 
 
     Raises
     ------
-    IsADirectoryError, FileNotFoundError, PermissionError, FileExistsError, ValueError
-        Each naming the problem and what to do.
+    IsADirectoryError, FileNotFoundError, PermissionError, FileExistsError
+        Each naming the problem and what to do (``FileExistsError`` also for an input as ``path``).
     """
     path = Path(path).expanduser()
     folder = path.parent
     for given in inputs:
         if str(given) != "-" and path.exists() and Path(given).exists() and path.samefile(given):
-            raise ValueError(f"{path} is also an input; write the result to another file.")
+            raise FileExistsError(f"{path} is also an input; write the result to another file.")
     if path.is_dir() and path.suffix != ".parquet":
         raise IsADirectoryError(f"{path} is a folder; give a file name inside it, e.g. {path / 'result'}.")
     if not folder.is_dir():
