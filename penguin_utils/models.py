@@ -46,27 +46,41 @@ class PriorSettings:
     mu_sigma : float
         Standard deviation of the Normal prior on every component mean.
     sd_sigma : float
-        Scale of the HalfNormal prior on every component standard deviation.
+        Scale of the prior on every component standard deviation: the HalfNormal's
+        scale, or the Gamma's mean.
     lkj_eta : float
         LKJ concentration of the correlation matrices; 2 mildly favours weaker correlations.
     dirichlet_alpha : float
         Concentration of the symmetric Dirichlet prior on the weights.
+    sd_prior : {"halfnormal", "gamma"}
+        Family of the prior on the standard deviations. The HalfNormal has its mode at
+        zero; the Gamma (shape ``sd_shape``, mean ``sd_sigma``) has zero density there,
+        which keeps a component from collapsing onto a few penguins.
+    sd_shape : float
+        Shape of the Gamma prior (only with ``sd_prior="gamma"``); a larger shape keeps
+        the standard deviations further from zero.
 
     Raises
     ------
     TypeError
-        If a field is not a real number.
+        If a numeric field is not a real number.
     ValueError
-        If a field is not positive and finite.
+        If a numeric field is not positive and finite, or ``sd_prior`` is unknown.
     """
 
     mu_sigma: float = 1.5
     sd_sigma: float = 1.0
     lkj_eta: float = 2.0
     dirichlet_alpha: float = 1.0
+    sd_prior: str = "halfnormal"
+    sd_shape: float = 2.0
 
     def __post_init__(self):
+        if self.sd_prior not in _SD_PRIORS:
+            raise ValueError(f"PriorSettings.sd_prior must be one of {list(_SD_PRIORS)}, got {self.sd_prior!r}.")
         for field in fields(self):
+            if field.name == "sd_prior":
+                continue
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TypeError(f"PriorSettings.{field.name} must be a number, got {type(value).__name__} {value!r}.")
@@ -91,6 +105,15 @@ class PriorSettings:
             raise ValueError(f"priors has unknown setting(s) {unknown}; the settings are {names}.")
         return cls(**priors)
 
+    def sd_dist(self, n_features: int):
+        """The prior of one component's ``n_features`` standard deviations, for ``LKJCholeskyCov``."""
+        if self.sd_prior == "gamma":
+            return pm.Gamma.dist(alpha=self.sd_shape, beta=self.sd_shape / self.sd_sigma, shape=n_features)
+        return pm.HalfNormal.dist(self.sd_sigma, shape=n_features)
+
+
+_SD_PRIORS = ("halfnormal", "gamma")
+
 
 def _coords(index: pd.Index, n_clusters: int, features: Sequence[str]) -> dict:
     return {
@@ -102,7 +125,7 @@ def _coords(index: pd.Index, n_clusters: int, features: Sequence[str]) -> dict:
 
 
 def _cluster_priors(
-    n_clusters: int, n_features: int, priors: PriorSettings
+    n_clusters: int, n_features: int, priors: PriorSettings, ordered: str | None = None
 ) -> tuple[pt.TensorVariable, pt.TensorVariable, list[pt.TensorVariable], pt.TensorVariable]:
     """Add ``w``, ``mu`` and ``chol`` to the model on the context stack.
 
@@ -111,7 +134,10 @@ def _cluster_priors(
     (cluster, feature, feature).
     """
     w = pm.Dirichlet("w", a=np.full(n_clusters, priors.dirichlet_alpha), dims="cluster")
-    mu = pm.Normal("mu", 0.0, priors.mu_sigma, dims=("cluster", "feature"))
+    if ordered is None:
+        mu = pm.Normal("mu", 0.0, priors.mu_sigma, dims=("cluster", "feature"))
+    else:
+        mu = _ordered_means(ordered, n_clusters, priors)
     # One LKJCholeskyCov per cluster: PyMC 5 implements its logp for a single matrix only.
     chols = []
     for k in range(n_clusters):
@@ -119,12 +145,35 @@ def _cluster_priors(
             f"chol_packed_{k}",
             n=n_features,
             eta=priors.lkj_eta,
-            sd_dist=pm.HalfNormal.dist(priors.sd_sigma, shape=n_features),
+            sd_dist=priors.sd_dist(n_features),
             compute_corr=False,
         )
         chols.append(pm.expand_packed_triangular(n_features, packed, lower=True))
     chol = pm.Deterministic("chol", pt.stack(chols), dims=("cluster", "feature", "feature_"))
     return w, mu, chols, chol
+
+
+def _ordered_means(ordered: str, n_clusters: int, priors: PriorSettings) -> pt.TensorVariable:
+    """``mu`` with the same Normal prior, its ``ordered`` column increasing over the clusters."""
+    model = pm.modelcontext(None)
+    features = list(model.coords["feature"])
+    if ordered not in features:
+        raise ValueError(f"ordered={ordered!r} is not a feature; choose one of {features}.")
+    others = [f for f in features if f != ordered]
+    model.add_coord("other_feature", others)
+    # The ordered transform samples the first mean and the log-gaps between neighbours;
+    # its start must be increasing (the default, all zeros, is not).
+    increasing = pm.Normal(
+        f"mu_{ordered}",
+        0.0,
+        priors.mu_sigma,
+        dims="cluster",
+        transform=pm.distributions.transforms.ordered,
+        initval=np.linspace(-1.0, 1.0, n_clusters),
+    )
+    rest = pm.Normal("mu_other", 0.0, priors.mu_sigma, dims=("cluster", "other_feature"))
+    columns = [increasing if f == ordered else rest[:, others.index(f)] for f in features]
+    return pm.Deterministic("mu", pt.stack(columns, axis=1), dims=("cluster", "feature"))
 
 
 def build_mixture_model(
@@ -134,6 +183,7 @@ def build_mixture_model(
     priors: PriorSettings | Mapping[str, float] | None = None,
     features: Sequence[str] = FEATURES,
     fused_logp: bool = True,
+    ordered: str | None = None,
 ) -> pm.Model:
     """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
 
@@ -153,6 +203,11 @@ def build_mixture_model(
         step; see ``benchmarks/``). With False, PyMC derives the likelihood from ``pm.Mixture`` over a list of
         ``MvNormal`` components, as the original blog post did. Either way, forward
         sampling (prior and posterior predictive) uses ``pm.Mixture``.
+    ordered : str, optional
+        A feature whose cluster means must increase with the cluster number (an
+        ``ordered`` transform, chapter 9). ``mu`` then becomes a deterministic built from
+        the free ``mu_<feature>`` (cluster) and ``mu_other`` (cluster, other_feature),
+        with the same Normal prior on every mean.
 
     Returns
     -------
@@ -164,7 +219,7 @@ def build_mixture_model(
     n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
-        w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors)
+        w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors, ordered)
         if fused_logp:
             pm.CustomDist(
                 "x",

@@ -1,5 +1,6 @@
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 from pymc.initial_point import make_initial_point_fn
 
@@ -104,6 +105,53 @@ def test_prior_settings_must_be_positive():
     with pytest.raises(ValueError, match="lkj_eta must be a positive number"):
         PriorSettings(lkj_eta=0)
     assert "mu_sigma=1.5" in repr(PriorSettings())
+
+
+def test_gamma_prior_on_the_standard_deviations_matches_scipy(X):
+    """Switching the sd prior changes the log-density by SciPy's Gamma minus HalfNormal, nothing else."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+    from scipy import stats
+
+    settings = {"sd_prior": "gamma", "sd_shape": 5.0, "sd_sigma": 0.5}
+    gamma, halfnormal = build_mixture_model(X, priors=settings), build_mixture_model(X, priors={"sd_sigma": 0.5})
+    point = em_initial_point(X)
+    logp = [remove_value_transforms(m).compile_logp()(point) for m in (gamma, halfnormal)]
+    rows, cols = np.tril_indices(len(FEATURES))
+    sds = []
+    for k in range(3):
+        chol = np.zeros((len(FEATURES), len(FEATURES)))
+        chol[rows, cols] = point[f"chol_packed_{k}"]
+        sds.append(np.linalg.norm(chol, axis=1))
+    sds = np.concatenate(sds)
+    expected = stats.gamma(5.0, scale=0.5 / 5.0).logpdf(sds) - stats.halfnorm(scale=0.5).logpdf(sds)
+    # PyTensor's log-gamma function differs from SciPy's by about 6e-7 per call (12 sds here).
+    np.testing.assert_allclose(logp[0] - logp[1], expected.sum(), atol=1e-5)
+    with pytest.raises(ValueError, match="sd_prior must be one of"):
+        PriorSettings(sd_prior="uniform")
+
+
+def test_ordered_means_are_the_same_prior_restricted_to_increasing_means(X):
+    ordered = build_mixture_model(X, ordered="bill_length_mm")
+    assert [rv.name for rv in ordered.free_RVs][:3] == ["w", "mu_bill_length_mm", "mu_other"]
+    assert ordered.named_vars_to_dims["mu"] == ("cluster", "feature")
+    # Forward draws ignore transforms; the sampler moves in the unconstrained space, where
+    # every point maps to increasing means.
+    transform = ordered.rvs_to_transforms[ordered["mu_bill_length_mm"]]
+    unconstrained = np.random.default_rng(0).normal(0, 2, size=(50, 3))
+    means = transform.backward(pt.as_tensor(unconstrained)).eval()
+    assert np.all(np.diff(means, axis=1) > 0)
+    # At increasing means the densities of the parameters (no Jacobians) are equal: the
+    # constraint only cuts.
+    point = em_initial_point(X)
+    unordered = build_mixture_model(X)
+    unordered_logp = unordered.compile_logp(jacobian=False)(_transformed_point(unordered, point))
+    others = [j for j, f in enumerate(FEATURES) if f != "bill_length_mm"]
+    split = {**point, "mu_bill_length_mm": point["mu"][:, 0], "mu_other": point["mu"][:, others]}
+    del split["mu"]
+    ordered_logp = ordered.compile_logp(jacobian=False)(_transformed_point(ordered, split))
+    np.testing.assert_allclose(ordered_logp, unordered_logp, rtol=1e-12)
+    with pytest.raises(ValueError, match="not a feature"):
+        build_mixture_model(X, ordered="beak")
 
 
 def test_em_initial_point_is_ordered_and_reproducible(X):
