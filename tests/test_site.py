@@ -64,12 +64,15 @@ FLAGS = [
     f"--window-size={WINDOW[0]},{WINDOW[1]}",
 ]
 
-# Sphinx's own folders hold assets, not pages.
-PAGES = sorted(
+# Sphinx's own folders hold assets, not pages; a redirect (index.html) is checked on its own.
+REDIRECT = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)"', flags=re.IGNORECASE)
+HTML = sorted(
     path.relative_to(SITE).as_posix()
     for path in SITE.rglob("*.html")
     if not any(part.startswith("_") for part in path.relative_to(SITE).parts)
 )
+REDIRECTS = {page: match[1] for page in HTML if (match := REDIRECT.search((SITE / page).read_text()))}
+PAGES = [page for page in HTML if page not in REDIRECTS]
 SOLUTION_PAGES = [page for page in PAGES if re.search(r'class="[^"]*\bsolution\b', (SITE / page).read_text())]
 
 # `{name}`, `{P['scan_tune']}`, `{x:.2f}`, `{glue:text}`: a format string or a MyST role never filled in.
@@ -114,6 +117,8 @@ const done = arguments[arguments.length - 1];
   // scrolls (and that box fits); a box that hides its overflow cuts off what runs past its edge.
   const hides = el => ["hidden", "clip"].includes(overflowX(el));
   const outside = [], clipped = [];
+  const reported = new Set();  // report the outermost element only, not each cell of a table
+  const report = (list, el) => { reported.add(el); if (!reported.has(el.parentElement)) list.push(describe(el)); };
   for (const el of article.querySelectorAll("*")) {
     const maths = el.closest("mjx-container");
     if ((maths && maths !== el) || el.closest("script, style, .visually-hidden, .sr-only") || !shown(el)) continue;
@@ -122,9 +127,9 @@ const done = arguments[arguments.length - 1];
       let holder = el.parentElement;
       while (holder !== article && overflowX(holder) === "visible") holder = holder.parentElement;
       if (holder === article) {
-        if (box.right > column.right + 1) outside.push(describe(el));
+        if (box.right > column.right + 1) report(outside, el);
       } else if (hides(holder) && box.right > holder.getBoundingClientRect().right + 1) {
-        clipped.push(describe(el));
+        report(clipped, el);
       }
       // otherwise it scrolls in `holder`, which is measured in its turn
     }
@@ -134,7 +139,7 @@ const done = arguments[arguments.length - 1];
       for (const node of el.childNodes) {
         if (node.nodeType !== Node.TEXT_NODE || !node.nodeValue.trim()) continue;
         range.selectNodeContents(node);
-        if (range.getBoundingClientRect().right > right) { clipped.push(describe(el)); break; }
+        if (range.getBoundingClientRect().right > right) { report(clipped, el); break; }
       }
     }
   }
@@ -153,7 +158,8 @@ const done = arguments[arguments.length - 1];
     n_images: images.length,
     n_maths: maths.length,
     untypeset: maths.filter(m => !m.querySelector("mjx-container")).map(describe).slice(0, 10),
-    prose: textOf(article, "script, style, pre, code, kbd, mjx-container, .cell_input, .cell_output, .highlight"),
+    // TeX that MathJax did not typeset is reported as such (untypeset), not again as text.
+    prose: textOf(article, "script, style, pre, code, kbd, .math, .cell_input, .cell_output, .highlight"),
     outputs: [...article.querySelectorAll(".cell_output")].map(o => textOf(o, "script, style")).join("\n"),
   });
 })().catch(error => done({script_error: String(error)}));
@@ -209,6 +215,10 @@ def browser(origin, tmp_path_factory) -> Iterator[webdriver.Chrome]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
+    # Screenshots of this run only: a page that is gone should not leave its picture behind.
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(PAGE_TIMEOUT)
     driver.set_page_load_timeout(PAGE_TIMEOUT)
@@ -256,7 +266,6 @@ def _screenshot(driver: webdriver.Chrome, name: str) -> None:
         },
     )
     path = SCREENSHOTS / (name.removesuffix(".html").replace("/", "__") + ".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
@@ -309,8 +318,16 @@ def visit(browser, origin):
 
 
 def test_the_site_has_pages():
-    assert "index.html" in PAGES and "search.html" in PAGES, PAGES
+    assert "search.html" in PAGES, PAGES
     assert any(page.startswith("book/") for page in PAGES), f"no chapters in {SITE}"
+
+
+def test_the_front_page_leads_to_the_book(browser, origin):
+    assert "index.html" in HTML, f"no index.html in {SITE}"
+    browser.get(f"{origin}/index.html")
+    target = f"{origin}/{REDIRECTS.get('index.html', 'index.html')}"
+    WebDriverWait(browser, PAGE_TIMEOUT).until(lambda d: d.current_url == target)
+    assert REDIRECTS.get("index.html") in PAGES, f"index.html leads to {REDIRECTS.get('index.html')}, not a page"
 
 
 @pytest.mark.parametrize("name", PAGES)
