@@ -1,9 +1,10 @@
 """How fast ``penguin-utils assign`` is as a whole process, and how much memory it needs.
 
 Times the command the way a user runs it (a new process: Python start-up, imports,
-reading the fit, reading the CSV, assigning, writing the CSV) on 10 000 penguins, and
-streams 1 000 000 penguins through it to measure rows per second and the peak resident
-memory of the whole process tree, worker processes included.
+reading the fit, reading the CSV, assigning, writing the CSV) on 10 000 penguins (one
+partition: pandas alone, no Dask), and 1 000 000 penguins as CSV and as Parquet (Dask
+partitions assigned by local worker processes) to measure rows per second and the peak
+resident memory of the whole process tree, Dask's worker processes included.
 The fit is the CLI's default, 4 chains x 1000 draws, made with ``penguin-utils fit``
 unless ``--fit`` names one. The new penguins are the real ones resampled with a little
 noise (seeded), with an id column carried through.
@@ -50,8 +51,7 @@ def timed(args: list[str]) -> tuple[float, float]:
     """Wall-clock seconds and peak resident memory (MiB) of one run of the command.
 
     The memory is the largest sum of resident memory over the command's whole process tree
-    (its ``--jobs`` workers included), sampled every 20 ms: an upper bound, since forked
-    workers share pages with their parent.
+    (Dask's worker processes included), sampled every 20 ms.
     """
     import psutil
 
@@ -118,21 +118,27 @@ def main() -> None:
             }
         )
         big = new_penguins(args.rows, tmp / "new_big.csv", seed=1)
-        seconds, peak = timed(["assign", str(fit), str(big), "--out", str(tmp / "out_big.csv")])
-        rows.append(
-            {
-                "penguins": f"{args.rows:,}".replace(",", " "),
-                "draws": n_draws,
-                "whole process (s)": f"{seconds:.1f}",
-                "penguins / s": f"{args.rows / seconds:,.0f}",
-                "peak memory (MiB)": f"{peak:.0f}",
-            }
-        )
+        import pandas as pd
+
+        pd.read_csv(big, dtype={"id": str}).to_parquet(tmp / "new_big.parquet", index=False)
+        for source, out in [("new_big.csv", "out_big.csv"), ("new_big.parquet", "out_big.parquet")]:
+            seconds, peak = timed(["assign", str(fit), str(tmp / source), "--out", str(tmp / out)])
+            rows.append(
+                {
+                    "penguins": f"{args.rows:,}".replace(",", " ") + f" ({Path(source).suffix[1:]})",
+                    "draws": n_draws,
+                    "whole process (s)": f"{seconds:.1f}",
+                    "penguins / s": f"{args.rows / seconds:,.0f}",
+                    "peak memory (MiB)": f"{peak:.0f}",
+                }
+            )
 
     table = markdown_table(rows)
     text = (
-        "`penguin-utils assign` as a whole process (start-up, imports, reading the fit and the CSV, "
-        "assigning, writing the CSV), from `benchmarks/cli_assign_speed.py`.\n"
+        "`penguin-utils assign` as a whole process (start-up, imports, reading the fit and the table, "
+        "assigning, writing the result), from `benchmarks/cli_assign_speed.py`. The 10 000 penguins "
+        "are one partition, assigned with pandas alone; the million are Dask partitions of 4 MB "
+        "assigned by one local worker process per core. Peak memory is the whole process tree's.\n"
         f"Machine: {machine()}.\n\n{table}\n"
     )
     print(text)

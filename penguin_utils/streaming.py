@@ -478,6 +478,9 @@ def _run_dask(assigner, target: Path, kind: str, scheduler, workers, blocksize: 
         if table.kind == "parquet":
             ddf = dd.read_parquet(table.path)
             ddf = ddf.rename(columns=dict(zip(ddf.columns, table.names, strict=True)))
+            wanted = -(-table.path.stat().st_size // blocksize)  # a row group can hold the whole file
+            if ddf.npartitions < wanted:
+                ddf = ddf.repartition(npartitions=wanted)
             lengths = ddf.map_partitions(len).compute(**options).tolist()
             first_rows = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]])
         else:
