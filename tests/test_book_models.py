@@ -18,6 +18,9 @@ import pytest
 
 from penguin_utils.models import build_categorical_model, build_mixture_model
 
+# Every test here compiles a PyMC model.
+pytestmark = pytest.mark.slow
+
 BOOK = Path(__file__).resolve().parents[1] / "book"
 TAG = "model-definition"
 

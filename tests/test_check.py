@@ -84,6 +84,7 @@ def test_healthy_setup_passes_and_reports_what_a_teacher_needs():
     assert "All good" in out
 
 
+@pytest.mark.slow
 def test_full_check_samples_both_models_end_to_end():
     """The real thing: compiles chapter 3's and the fused model (minutes on a cold cache, which
     the chapters then reuse; seconds when warm) and assigns the penguins with the result."""

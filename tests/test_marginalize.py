@@ -26,6 +26,9 @@ from penguin_utils.models import build_categorical_model, em_initial_point  # no
 from penguin_utils.relabel import align_chains  # noqa: E402
 from penguin_utils.sampling import compile_mixture, fit_mixture, sample_mixture  # noqa: E402
 
+# Every test here compiles or samples a PyMC model.
+pytestmark = pytest.mark.slow
+
 #: Allowed |difference| in units of its Monte Carlo standard error. With ~10^3
 #: penguin-cluster pairs, a correct implementation exceeds 5 standard errors somewhere with
 #: probability ~10^-3 under normal errors; a wrong one (e.g. weights left out, or

@@ -26,6 +26,7 @@ def _symbolic():
     return (X, w, mu, chol), mvnormal_mixture_logp(X, w, mu, chol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_matches_scipy(mode, seed):
@@ -39,6 +40,7 @@ def test_matches_scipy(mode, seed):
     np.testing.assert_allclose(got, logsumexp(per_comp, axis=1), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "NUMBA"])
 def test_value_and_gradient_match_pm_mixture(mode):
     X, w, mu, chol = _params(2)

@@ -33,6 +33,7 @@ def test_both_models_expose_the_same_named_variables(models, X):
     assert models[1].named_vars_to_dims["z"] == ("penguin",)
 
 
+@pytest.mark.slow
 def test_shared_priors_have_the_same_log_density(models, X):
     mixture, categorical = models
     point = em_initial_point(X)
@@ -44,6 +45,7 @@ def test_shared_priors_have_the_same_log_density(models, X):
     assert np.all(np.isfinite(values[mixture]))
 
 
+@pytest.mark.slow
 def test_fused_likelihood_equals_pm_mixture(X):
     """Value and gradient of the fused model equal those PyMC derives from pm.Mixture."""
     fused, reference = build_mixture_model(X), build_mixture_model(X, fused_logp=False)
@@ -63,6 +65,7 @@ def _transformed_point(model, point):
     return make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(), return_transformed=True)(0)
 
 
+@pytest.mark.slow
 def test_prior_predictive_draws_from_the_mixture(X):
     model = build_mixture_model(X.iloc[:40])
     with model:
@@ -107,6 +110,7 @@ def test_prior_settings_must_be_positive():
     assert "mu_sigma=1.5" in repr(PriorSettings())
 
 
+@pytest.mark.slow
 def test_gamma_prior_on_the_standard_deviations_matches_scipy(X):
     """Switching the sd prior changes the log-density by SciPy's Gamma minus HalfNormal, nothing else."""
     from pymc.model.transform.conditioning import remove_value_transforms
@@ -130,6 +134,7 @@ def test_gamma_prior_on_the_standard_deviations_matches_scipy(X):
         PriorSettings(sd_prior="uniform")
 
 
+@pytest.mark.slow
 def test_ordered_means_are_the_same_prior_restricted_to_increasing_means(X):
     ordered = build_mixture_model(X, ordered="bill_length_mm")
     assert [rv.name for rv in ordered.free_RVs][:3] == ["w", "mu_bill_length_mm", "mu_other"]

@@ -131,6 +131,7 @@ def nutpie_run(X):
     return nutpie.sample(compiled, draws=30, tune=30, chains=2, cores=1, seed=1, progress_bar=False)
 
 
+@pytest.mark.slow
 def test_real_nutpie_posterior_stays_consistent_when_relabelled(nutpie_run):
     names = set(nutpie_run.posterior.data_vars)
     assert {"w_simplex__", "chol_packed_0_cholesky-cov-packed__"} <= names  # nutpie's real names

@@ -11,6 +11,9 @@ from penguin_utils.models import build_categorical_model, build_mixture_model, e
 from penguin_utils.relabel import align_chains
 from penguin_utils.sampling import compile_mixture, fit_mixture, sample_categorical, sample_mixture
 
+# Every test here compiles or samples a PyMC model.
+pytestmark = pytest.mark.slow
+
 
 def _permuted(point, perm):
     out = {"w": point["w"][perm], "mu": point["mu"][perm]}

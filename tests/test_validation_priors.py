@@ -21,6 +21,7 @@ def test_defaults_and_frozen():
     assert isinstance(PriorSettings(mu_sigma=np.int64(2)).mu_sigma, float)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", [build_mixture_model, build_categorical_model])
 def test_a_mapping_gives_the_same_model_as_the_dataclass(X, build):
     small = X.iloc[:40]
