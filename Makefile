@@ -66,10 +66,8 @@ check: $(STAMP)  ## Workshop setup check: versions, backend, data, cache; warms 
 learner: $(STAMP)  ## Copies of the chapters without solutions or outputs, in learner/ (not committed)
 	$(BIN)/python scripts/make_learner.py --out learner book/*.ipynb
 
-benchmark: $(STAMP)  ## Time every model and sampler; prints the table shown in the book
-	$(BIN)/python benchmarks/compare_samplers.py
-	$(BIN)/python benchmarks/logp_eval.py
-	$(BIN)/python benchmarks/assign_speed.py
+benchmark: $(STAMP)  ## Run every benchmark script, one after another; each writes the results the book shows
+	for script in benchmarks/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf _build book/fits

@@ -1,4 +1,7 @@
-"""Shared set-up for the benchmark scripts: the data, and a description of the machine."""
+"""Shared set-up for the benchmark scripts: the data, a posterior to time, and the machine.
+
+Nothing here imports from ``tests/``: the benchmarks run on their own.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,32 @@ def penguins_scaled():
 
     penguins = load_penguins()
     return penguins, fit_scaler(penguins).transform(penguins)
+
+
+def random_posterior(n_chain: int = 4, n_draw: int = 1000, n_cluster: int = 3, seed: int = 0):
+    """An InferenceData with random ``w``, ``mu`` and ``chol`` laid out as the models make them."""
+    import arviz as az
+    import numpy as np
+    import xarray as xr
+
+    from penguin_utils.data import FEATURES
+
+    rng = np.random.default_rng(seed)
+    n_feature = len(FEATURES)
+    w = rng.dirichlet(np.ones(n_cluster), size=(n_chain, n_draw))
+    mu = rng.normal(0, 1, size=(n_chain, n_draw, n_cluster, n_feature))
+    chol = np.tril(rng.normal(0, 0.3, size=(n_chain, n_draw, n_cluster, n_feature, n_feature)))
+    diag = np.arange(n_feature)
+    chol[..., diag, diag] = rng.uniform(0.3, 1.2, size=(n_chain, n_draw, n_cluster, n_feature))
+    posterior = xr.Dataset(
+        {
+            "w": (("chain", "draw", "cluster"), w),
+            "mu": (("chain", "draw", "cluster", "feature"), mu),
+            "chol": (("chain", "draw", "cluster", "feature", "feature_"), chol),
+        },
+        coords={"cluster": np.arange(n_cluster), "feature": list(FEATURES), "feature_": list(FEATURES)},
+    )
+    return az.InferenceData(posterior=posterior)
 
 
 def machine() -> str:

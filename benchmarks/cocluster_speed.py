@@ -10,19 +10,14 @@ Run under the shared lock: ``.venv/bin/python benchmarks/cocluster_speed.py``
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from penguin_utils.assign import draw_probabilities
+from penguin_utils.uncertainty import co_clustering, one_hot, sample_labels
 
-from conftest import random_posterior  # noqa: E402
-
-from penguin_utils.assign import draw_probabilities  # noqa: E402
-from penguin_utils.uncertainty import co_clustering, one_hot, sample_labels  # noqa: E402
-
-from _common import best_of, machine, markdown_table, penguins_scaled  # noqa: E402
+from _common import best_of, machine, markdown_table, penguins_scaled, random_posterior
 
 
 def draw_loop(p: np.ndarray) -> np.ndarray:
