@@ -373,7 +373,8 @@ def assign_table(
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); its workers must
         see ``table.path`` and ``out`` at the same paths. Without it a table larger than
-        ``blocksize`` is assigned by ``workers`` local processes.
+        ``blocksize`` is assigned by ``workers`` local processes (a gzip file cannot be split:
+        it is read whole, in this process).
     workers : int, optional
         Local worker processes (default: the CPUs this process may use).
     blocksize : int
