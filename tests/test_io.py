@@ -10,7 +10,7 @@ import xarray as xr
 from conftest import random_posterior
 
 from penguin_utils.assign import cluster_probabilities
-from penguin_utils.io import book_fit_path, load_fit, read_fit, save_fit
+from penguin_utils.io import atomic_write, book_fit_path, check_destination, load_fit, read_fit, save_fit
 
 
 def test_save_load_assign_in_a_fresh_process(tmp_path, penguins, scaler, X):
@@ -198,3 +198,36 @@ def test_the_command_line_path_imports_no_sampler_and_no_arviz():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_atomic_write_replaces_only_on_success_and_clears_leftovers_of_dead_runs(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f".out.csv.incomplete-{finished.stdout.strip()}.part"  # a writer that is gone
+    dead.write_text("half")
+    alive = tmp_path / f".out.csv.incomplete-{os.getppid()}.part"  # a writer still running
+    alive.write_text("busy")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(target, overwrite=True) as tmp:
+        assert tmp.name == f".out.csv.incomplete-{os.getpid()}.part" and tmp.exists()
+        tmp.write_text("new")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old" and not dead.exists() and alive.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, alive.name])
+    with atomic_write(target, overwrite=True) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    with pytest.raises(FileExistsError, match="exists already"), atomic_write(target):
+        pass
+    with pytest.raises(FileExistsError, match="also an input"):
+        check_destination(target, overwrite=True, inputs=["-", target])
+
+
+def test_atomic_write_swaps_a_folder_result(tmp_path):
+    target = tmp_path / "out.parquet"
+    for text in ["first", "second"]:
+        with atomic_write(target, overwrite=True, folder=True) as tmp:
+            assert tmp.is_dir()
+            (tmp / "part.0.parquet").write_text(text)
+        assert (target / "part.0.parquet").read_text() == text
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
