@@ -140,12 +140,13 @@ def _partial_name(path: Path, pid: int) -> Path:
 def _remove_stale_partials(path: Path) -> None:
     """Delete partial files beside ``path`` left by runs that were killed (their process is gone).
 
-    Older versions named them ``.NAME.PID.part``; both names are recognised. Only POSIX can
+    Older versions named them ``.NAME.PID.part``; both names are recognised, and the folders of
+    partial results (``.NAME.incomplete-PID.parts``) :mod:`penguin_utils.streaming` writes. Only POSIX can
     ask whether a process exists without touching it.
     """
     if os.name != "posix" or not path.parent.is_dir():
         return
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:incomplete-)?(\d+)\.part")
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:incomplete-)?(\d+)\.parts?")
     for leftover in path.parent.iterdir():
         match = pattern.fullmatch(leftover.name)
         if match is None or int(match.group(1)) == os.getpid():

@@ -400,19 +400,14 @@ def assign_table(
             done = _checked(table, *_flagged(result))
             result.to_csv(sys.stdout, index=False)
             return done
-        with tempfile.TemporaryDirectory(prefix="penguin-utils-") as folder:
-            target = Path(folder) / "assigned.csv"
-            done = _run_dask(assigner, target, kind, scheduler, workers, blocksize, progress)
-            with open(target) as fh:
-                shutil.copyfileobj(fh, sys.stdout)
-            return done
+        return _run_dask(assigner, None, kind, scheduler, workers, blocksize, progress)
     with atomic_write(out, overwrite=overwrite, inputs=[table.path], folder=kind == "parquet") as tmp:
         if not small:
             return _run_dask(assigner, tmp, kind, scheduler, workers, blocksize, progress)
         result = assigner(_read_whole(table))
         done = _checked(table, *_flagged(result))
         if kind == "parquet":
-            result.to_parquet(tmp / "part.0.parquet", index=False)
+            result.to_parquet(tmp / "part.000000.parquet", index=False)
         else:
             result.to_csv(tmp, index=False)
         return done
@@ -452,8 +447,30 @@ def _count_newlines(block: bytes) -> int:
     return block.count(b"\n")
 
 
-def _run_dask(assigner, target: Path, kind: str, scheduler, workers, blocksize: int, progress: bool) -> Assigned:
-    """The table in partitions: read, assigned in parallel, written to ``target``."""
+@dataclass(frozen=True)
+class _PartWriter:
+    """Assigns one partition and writes it as its own file: only a one-row summary leaves the worker."""
+
+    assigner: _Assigner
+    folder: str
+    kind: str
+
+    def __call__(self, frame: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
+        number = partition_info["number"] if partition_info else 0
+        result = self.assigner(frame, partition_info)
+        if self.kind == "parquet":  # zero-padded: readers list the parts in name order
+            result.to_parquet(Path(self.folder) / f"part.{number:06d}.parquet", index=False)
+        else:
+            result.to_csv(Path(self.folder) / f"part.{number:06d}.csv", index=False, header=number == 0)
+        n_rows, missing = _flagged(result)
+        return pd.DataFrame({"rows": [n_rows], "missing": [" ".join(map(str, missing))]})
+
+
+def _run_dask(assigner, target: Path | None, kind: str, scheduler, workers, blocksize: int, progress: bool) -> Assigned:
+    """The table in Dask partitions, assigned and written in parallel; CSV parts joined into ``target``.
+
+    ``target`` is the Parquet folder or the CSV file to write (None: CSV on standard output).
+    """
     import contextlib
 
     import dask
@@ -495,29 +512,39 @@ def _run_dask(assigner, target: Path, kind: str, scheduler, workers, blocksize: 
                 counts = dask.compute(*[dask.delayed(_count_newlines)(b) for b in blocks[0]], **options)
                 first_rows = np.concatenate([[2], 1 + np.cumsum(counts)[:-1]])  # line 1 is the header
         assigner = replace(assigner, first_rows=tuple(int(r) for r in first_rows))
-        parts = ddf.map_partitions(assigner, meta=assigner(ddf._meta)).to_delayed()
-        flags = [dask.delayed(_flagged)(p) for p in parts]
-        result = dd.from_delayed(parts, meta=assigner(ddf._meta), verify_meta=False)
         if kind == "parquet":
-            write = result.to_parquet(target, write_index=False, compute=False).to_delayed()
-        else:
-            write = result.to_csv(target, single_file=True, index=False, compute=False)
+            folder = target
+        elif target is None:
+            folder = Path(tempfile.mkdtemp(prefix="penguin-utils-parts-"))
+        else:  # beside the target and named like it (.NAME.incomplete-PID.parts): a killed run's are removed
+            folder = target.with_name(f"{target.name}s")
+            folder.mkdir()
+        if kind == "csv":
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        meta = pd.DataFrame({"rows": pd.Series(dtype=int), "missing": pd.Series(dtype=str)})
+        summary = ddf.map_partitions(_PartWriter(assigner, str(folder), kind), meta=meta)
         if progress and scheduler is None:
             from dask.diagnostics import ProgressBar
 
             stack.enter_context(ProgressBar(out=sys.stderr))
         try:
             if scheduler is not None:
-                futures = client.compute([write, *flags])
+                future = client.compute(summary)
                 if progress:
                     from distributed import progress as show_progress
 
                     with contextlib.redirect_stdout(sys.stderr):
-                        show_progress(futures)
-                done = client.gather(futures)
+                        show_progress(future)
+                done = future.result()
             else:
-                done = dask.compute(write, *flags, **options)
+                done = summary.compute(**options)
         except pd.errors.ParserError as err:
             raise TableError(f"{table.name} is not a well-formed CSV file: {' '.join(str(err).split())}") from None
-    counts = done[1:]
-    return _checked(table, sum(n for n, _ in counts), [line for _, lines in counts for line in lines])
+        result = _checked(table, int(done["rows"].sum()), [int(x) for m in done["missing"] for x in m.split()])
+        if kind == "csv":
+            with open(target, "wb") if target is not None else contextlib.nullcontext(sys.stdout.buffer) as sink:
+                for part in sorted(folder.glob("part.*.csv")):
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, sink)
+                sink.flush()
+    return result
