@@ -473,45 +473,11 @@ def _run_dask(assigner, target: Path | None, kind: str, scheduler, workers, bloc
     """
     import contextlib
 
-    import dask
-    import dask.dataframe as dd
-
     table = assigner.table
     with contextlib.ExitStack() as stack:
-        if scheduler is not None:
-            from distributed import Client
-
-            try:
-                client = stack.enter_context(Client(scheduler, timeout="10s"))
-            except OSError as err:
-                raise TableError(f"cannot reach the Dask scheduler at {scheduler} ({err}).") from None
-            options = {}
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-            pool = stack.enter_context(ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
-            options = {"scheduler": "processes", "pool": pool}
-        if table.kind == "parquet":
-            ddf = dd.read_parquet(table.path)
-            ddf = ddf.rename(columns=dict(zip(ddf.columns, table.names, strict=True)))
-            wanted = -(-table.path.stat().st_size // blocksize)  # a row group can hold the whole file
-            if ddf.npartitions < wanted:
-                ddf = ddf.repartition(npartitions=wanted)
-            lengths = ddf.map_partitions(len).compute(**options).tolist()
-            first_rows = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]])
-        else:
-            compressed = table.read_options.get("compression") is not None
-            ddf = dd.read_csv(str(table.path), blocksize=None if compressed else blocksize, **_read_csv_options(table))
-            first_rows = [2]
-            if ddf.npartitions > 1:
-                from dask.bytes import read_bytes
-
-                _, blocks = read_bytes(str(table.path), delimiter=b"\n", blocksize=blocksize, sample=False)
-                counts = dask.compute(*[dask.delayed(_count_newlines)(b) for b in blocks[0]], **options)
-                first_rows = np.concatenate([[2], 1 + np.cumsum(counts)[:-1]])  # line 1 is the header
-        assigner = replace(assigner, first_rows=tuple(int(r) for r in first_rows))
+        client, options = _connect(stack, scheduler, workers)
+        ddf, first_rows = _partitions(table, blocksize, options)
+        assigner = replace(assigner, first_rows=first_rows)
         if kind == "parquet":
             folder = target
         elif target is None:
@@ -548,3 +514,45 @@ def _run_dask(assigner, target: Path | None, kind: str, scheduler, workers, bloc
                         shutil.copyfileobj(fh, sink)
                 sink.flush()
     return result
+
+
+def _connect(stack, scheduler: str | None, workers: int | None) -> tuple:
+    """A ``distributed`` client of ``scheduler``, or a pool of local processes: ``(client, compute options)``."""
+    if scheduler is not None:
+        from distributed import Client
+
+        try:
+            return stack.enter_context(Client(scheduler, timeout="10s")), {}
+        except OSError as err:
+            raise TableError(f"cannot reach the Dask scheduler at {scheduler} ({err}).") from None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    pool = stack.enter_context(ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
+    return None, {"scheduler": "processes", "pool": pool}
+
+
+def _partitions(table: TableFormat, blocksize: int, options: dict) -> tuple:
+    """The table as a Dask DataFrame, and the line (CSV) or row (Parquet) each partition starts at."""
+    import dask
+    import dask.dataframe as dd
+
+    if table.kind == "parquet":
+        ddf = dd.read_parquet(table.path)
+        ddf = ddf.rename(columns=dict(zip(ddf.columns, table.names, strict=True)))
+        wanted = -(-table.path.stat().st_size // blocksize)  # a row group can hold the whole file
+        if ddf.npartitions < wanted:
+            ddf = ddf.repartition(npartitions=wanted)
+        lengths = ddf.map_partitions(len).compute(**options).tolist()
+        return ddf, tuple(int(r) for r in np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]))
+    compressed = table.read_options.get("compression") is not None
+    ddf = dd.read_csv(str(table.path), blocksize=None if compressed else blocksize, **_read_csv_options(table))
+    if ddf.npartitions == 1:
+        return ddf, (2,)
+    from dask.bytes import read_bytes
+
+    # dask.dataframe splits the file at the first line end after every blocksize bytes: so do these blocks
+    _, blocks = read_bytes(str(table.path), delimiter=b"\n", blocksize=blocksize, sample=False)
+    counts = dask.compute(*[dask.delayed(_count_newlines)(b) for b in blocks[0]], **options)
+    return ddf, tuple(int(r) for r in np.concatenate([[2], 1 + np.cumsum(counts)[:-1]]))  # line 1: the header
