@@ -74,6 +74,7 @@ HTML = sorted(
 REDIRECTS = {page: match[1] for page in HTML if (match := REDIRECT.search((SITE / page).read_text()))}
 PAGES = [page for page in HTML if page not in REDIRECTS]
 SOLUTION_PAGES = [page for page in PAGES if re.search(r'class="[^"]*\bsolution\b', (SITE / page).read_text())]
+MATH_PAGES = [page for page in PAGES if re.search(r'class="math\b', (SITE / page).read_text())]
 
 # `{name}`, `{P['scan_tune']}`, `{x:.2f}`, `{glue:text}`: a format string or a MyST role never filled in.
 PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*(?:\[[^\]\n]{1,40}\]|\.\w+)*(?:![rsa])?(?::[^{}\n]{0,20})?\}")
@@ -155,7 +156,6 @@ const done = arguments[arguments.length - 1];
     clipped: clipped.slice(0, 10),
     unwrapped: unwrapped.slice(0, 10),
     broken_images: images.filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.getAttribute("src")),
-    n_images: images.length,
     n_maths: maths.length,
     untypeset: maths.filter(m => !m.querySelector("mjx-container")).map(describe).slice(0, 10),
     // TeX that MathJax did not typeset is reported as such (untypeset), not again as text.
@@ -165,19 +165,22 @@ const done = arguments[arguments.length - 1];
 })().catch(error => done({script_error: String(error)}));
 """
 
-SOLUTIONS = r"""
-const shown = el => el.checkVisibility({opacityProperty: true, visibilityProperty: true})
-  && el.getBoundingClientRect().height > 0;
-return [...document.querySelectorAll("article .solution")].map(sol => {
-  const title = sol.querySelector(".admonition-title");
-  const body = [...sol.children].filter(child => child !== title);
-  return {
-    title: title ? title.textContent.trim() : sol.id,
-    shown: body.some(shown),
-    button: sol.querySelector("button.toggle-button"),
-  };
-});
+# A solution is shown when some part of it other than its title can be seen.
+SOLUTION_SHOWN = r"""
+const solutionShown = sol => [...sol.children].some(child => !child.classList.contains("admonition-title")
+  && child.checkVisibility({opacityProperty: true, visibilityProperty: true})
+  && child.getBoundingClientRect().height > 0);
 """
+SOLUTIONS = (
+    SOLUTION_SHOWN
+    + r"""
+return [...document.querySelectorAll("article .solution")].map(sol => ({
+  title: (sol.querySelector(".admonition-title") || sol).textContent.trim(),
+  shown: solutionShown(sol),
+  button: sol.querySelector("button.toggle-button"),
+}));
+"""
+)
 
 
 @dataclass
@@ -271,6 +274,8 @@ def _screenshot(driver: webdriver.Chrome, name: str) -> None:
 
 def _visit(driver: webdriver.Chrome, origin: str, name: str) -> Page:
     page = Page(name)
+    for log in ("browser", "performance"):
+        driver.get_log(log)  # what an earlier navigation left behind belongs to no page here
     driver.get(f"{origin}/{name}")
     page.measured = driver.execute_async_script(MEASURE)
     _screenshot(driver, name)
@@ -281,11 +286,7 @@ def _visit(driver: webdriver.Chrome, origin: str, name: str) -> Page:
             try:
                 WebDriverWait(driver, 3).until(
                     lambda d, el=solution["button"]: d.execute_script(
-                        "const sol = arguments[0].closest('.solution');"
-                        "return [...sol.children].some(c => !c.classList.contains('admonition-title')"
-                        " && c.checkVisibility({opacityProperty: true, visibilityProperty: true})"
-                        " && c.getBoundingClientRect().height > 0);",
-                        el,
+                        SOLUTION_SHOWN + "return solutionShown(arguments[0].closest('.solution'));", el
                     )
                 )
                 record["shows_on_click"] = True
@@ -349,9 +350,15 @@ def test_every_image_loads(visit, name):
     assert not measured["broken_images"], f"{name}: images that did not load: {measured['broken_images']}"
 
 
+def test_the_book_has_maths():
+    assert MATH_PAGES, f"no maths found in {SITE}: did Sphinx's `math` class change?"
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_maths_is_typeset(visit, name):
     measured = visit(name).measured
+    if name in MATH_PAGES:
+        assert measured["n_maths"] > 0, f"{name}: the HTML has maths, the browser found none"
     assert not measured["untypeset"], (
         f"{name}: {len(measured['untypeset'])} maths element(s) not typeset by MathJax (is _static/mathjax "
         f"there?), first: {measured['untypeset'][:3]}"
