@@ -18,6 +18,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+from threadpoolctl import threadpool_limits
 
 from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
@@ -86,9 +87,13 @@ def sample_mixture(
 
     if cores is None:
         cores = min(chains, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    idata = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed, progress_bar=progress_bar
-    )
+    # nutpie runs a chain per thread, and pm.Mixture's densities call OpenBLAS for 4 x 4
+    # Cholesky factors; left to itself OpenBLAS splits each call over threads of its own,
+    # which then spin against nutpie's (chapter 3's model: 460 s of CPU instead of 13 s).
+    with threadpool_limits(1, user_api="blas"):
+        idata = nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed, progress_bar=progress_bar
+        )
     return align_chains(idata)
 
 
