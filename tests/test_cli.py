@@ -25,8 +25,8 @@ import palmerpenguins
 import pandas as pd
 import pytest
 import xarray as xr
-
 from conftest import random_posterior
+
 from penguin_utils.assign import assign_clusters
 from penguin_utils.data import FEATURES
 from penguin_utils.io import load_fit, save_fit
