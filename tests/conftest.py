@@ -98,3 +98,17 @@ def sklearn_mixture(idata, chain: int = 0, draw: int = 0):
     gm.covariances_ = chol @ np.swapaxes(chol, -1, -2)
     gm.precisions_cholesky_ = np.swapaxes(np.linalg.inv(chol), -1, -2)
     return gm
+
+
+@pytest.fixture(scope="session")
+def book_fit(X, scaler):
+    """The book's fit (chapter 3's), from ``book/fits`` when the chapters saved it, else sampled and saved there.
+
+    One per test session; the chapters that nbval runs afterwards then load it instead of
+    sampling it again.
+    """
+    from pathlib import Path
+
+    from penguin_utils.book import shared_fit
+
+    return shared_fit(X, scaler, folder=Path(__file__).resolve().parents[1] / "book" / "fits")

@@ -24,7 +24,7 @@ recover_marginals = getattr(pmx, "recover_marginals", None) or importlib.import_
 from penguin_utils.assign import component_logp, draw_probabilities  # noqa: E402
 from penguin_utils.models import build_categorical_model, em_initial_point  # noqa: E402
 from penguin_utils.relabel import align_chains  # noqa: E402
-from penguin_utils.sampling import compile_mixture, fit_mixture, sample_mixture  # noqa: E402
+from penguin_utils.sampling import compile_mixture, sample_mixture  # noqa: E402
 
 # Every test here compiles or samples a PyMC model.
 pytestmark = pytest.mark.slow
@@ -61,9 +61,9 @@ def _mean_and_mcse(per_draw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def runs(X):
+def runs(X, book_fit):
     """The book's fit and the marginalised categorical model's, labels aligned to the book's."""
-    book = fit_mixture(X, random_seed=1)
+    book = book_fit
     marginal = pmx.marginalize(build_categorical_model(X), ["z"])
     compiled = compile_mixture(marginal, em_initial_point(X, random_seed=1))
     sampled = sample_mixture(compiled, draws=DRAWS, tune=TUNE, chains=2, random_seed=1)
