@@ -13,6 +13,10 @@ from penguin_utils.models import (
     em_initial_point,
 )
 
+#: Values only: PyTensor's Python implementations, no C or Numba compilation (which the
+#: chapters and the sampling tests exercise).
+MODE = "FAST_COMPILE"
+
 SHARED = ["w", "mu", "chol_packed_0", "chol_packed_1", "chol_packed_2"]
 
 
@@ -40,7 +44,7 @@ def test_shared_priors_have_the_same_log_density(models, X):
     values = {}
     for model in models:
         ip = _transformed_point(model, point)
-        values[model] = [float(model.compile_logp(vars=[model[name]])(ip)) for name in SHARED]
+        values[model] = [float(model.compile_logp(vars=[model[name]], mode=MODE)(ip)) for name in SHARED]
     np.testing.assert_allclose(values[mixture], values[categorical], rtol=1e-12)
     assert np.all(np.isfinite(values[mixture]))
 
@@ -54,8 +58,8 @@ def test_fused_likelihood_equals_pm_mixture(X):
     for shift in [0.0, 0.3]:
         moved = {**point, "mu": point["mu"] + shift}
         ip = _transformed_point(fused, moved)
-        got = fused.compile_logp()(ip), fused.compile_dlogp()(ip)
-        expected = reference.compile_logp()(ip), reference.compile_dlogp()(ip)
+        got = fused.compile_logp(mode=MODE)(ip), fused.compile_dlogp(mode=MODE)(ip)
+        expected = reference.compile_logp(mode=MODE)(ip), reference.compile_dlogp(mode=MODE)(ip)
         np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
         np.testing.assert_allclose(got[1], expected[1], rtol=1e-9, atol=1e-9)
 
@@ -119,7 +123,7 @@ def test_gamma_prior_on_the_standard_deviations_matches_scipy(X):
     settings = {"sd_prior": "gamma", "sd_shape": 5.0, "sd_sigma": 0.5}
     gamma, halfnormal = build_mixture_model(X, priors=settings), build_mixture_model(X, priors={"sd_sigma": 0.5})
     point = em_initial_point(X)
-    logp = [remove_value_transforms(m).compile_logp()(point) for m in (gamma, halfnormal)]
+    logp = [remove_value_transforms(m).compile_logp(mode=MODE)(point) for m in (gamma, halfnormal)]
     rows, cols = np.tril_indices(len(FEATURES))
     sds = []
     for k in range(3):
@@ -149,11 +153,11 @@ def test_ordered_means_are_the_same_prior_restricted_to_increasing_means(X):
     # constraint only cuts.
     point = em_initial_point(X)
     unordered = build_mixture_model(X)
-    unordered_logp = unordered.compile_logp(jacobian=False)(_transformed_point(unordered, point))
+    unordered_logp = unordered.compile_logp(jacobian=False, mode=MODE)(_transformed_point(unordered, point))
     others = [j for j, f in enumerate(FEATURES) if f != "bill_length_mm"]
     split = {**point, "mu_bill_length_mm": point["mu"][:, 0], "mu_other": point["mu"][:, others]}
     del split["mu"]
-    ordered_logp = ordered.compile_logp(jacobian=False)(_transformed_point(ordered, split))
+    ordered_logp = ordered.compile_logp(jacobian=False, mode=MODE)(_transformed_point(ordered, split))
     np.testing.assert_allclose(ordered_logp, unordered_logp, rtol=1e-12)
     with pytest.raises(ValueError, match="not a feature"):
         build_mixture_model(X, ordered="beak")

@@ -7,9 +7,13 @@ import pytest
 
 from penguin_utils.models import PriorSettings, build_categorical_model, build_mixture_model
 
+#: Values only: PyTensor's Python implementations, no C or Numba compilation (which the
+#: chapters and the sampling tests exercise).
+MODE = "FAST_COMPILE"
+
 
 def _logp_at_start(model):
-    return float(model.compile_logp()(model.initial_point()))
+    return float(model.compile_logp(mode=MODE)(model.initial_point()))
 
 
 def test_defaults_and_frozen():
