@@ -8,17 +8,18 @@ species, and the adjusted Rand index. r_hat and bulk ESS are the worst over ``w`
 ``mu``, after aligning the chains' labels.
 
 Run: ``.venv/bin/python benchmarks/compare_samplers.py`` (about 4 minutes on 2 cores;
-``--quick`` for a smoke run). Writes benchmarks/results.md.
+``--quick`` for a smoke run). Writes benchmarks/results.csv (read by chapter 12) and
+benchmarks/results.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
 
-import arviz as az
 import pandas as pd
 import pymc as pm
 from sklearn.mixture import GaussianMixture
@@ -27,7 +28,7 @@ from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
 from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
-from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
+from penguin_utils.sampling import compile_mixture, convergence_summary, sample_categorical, sample_mixture
 
 from _common import machine, markdown_table, penguins_scaled
 
@@ -36,31 +37,63 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def _diagnostics(idata) -> dict:
-    summary = az.summary(idata, var_names=["w", "mu"], kind="diagnostics")
-    divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
+    summary = convergence_summary(idata, var_names=["w", "mu"])
+    divergences = summary.attrs["divergences"]
+    several = idata.posterior.sizes["chain"] > 1
     return {
-        "r_hat max": f"{summary['r_hat'].max():.3f}" if idata.posterior.sizes["chain"] > 1 else "n/a (1 chain)",
-        "ESS bulk min": f"{summary['ess_bulk'].min():.0f}",
+        "r_hat_max": float(summary["r_hat"].max()) if several else float("nan"),
+        "ess_bulk_min": float(summary["ess_bulk"].min()),
         "divergences": divergences,
     }
 
 
 def _accuracy(assignment: pd.DataFrame, species: pd.Series) -> dict:
     result = species_agreement(assignment["cluster"], species)
-    return {"misassigned": result["misassigned"], "ARI": f"{result['ari']:.3f}"}
+    return {"misassigned": int(result["misassigned"]), "ari": float(result["ari"])}
 
 
-def _row(name, chains, tune, draws, compile_s, sample_s, extra) -> dict:
-    """One table row; ``ms / iteration`` is wall time per iteration of one chain."""
-    per_iteration = 1e3 * sample_s / (chains * (tune + draws)) if chains else float("nan")
-    return {
+def _row(name, chains, cores, tune, draws, compile_s, sample_s, extra) -> dict:
+    """One result. Runs with different chains compare as effective draws per second (the
+    smallest bulk ESS over ``w`` and ``mu`` per second of sampling wall time) and as wall
+    time per 1000 kept draws (all chains, tuning included in the time)."""
+    row = {
         "run": name,
-        "chains × (tune + draws)": f"{chains} × ({tune} + {draws})" if chains else "n/a",
-        "compile s": f"{compile_s:.0f}",
-        "sampling s": f"{sample_s:.1f}",
-        "ms / iteration": f"{per_iteration:.2f}" if chains else "n/a",
+        "chains": chains,
+        "cores": cores,
+        "tune": tune,
+        "draws": draws,
+        "compile_s": compile_s,
+        "sampling_s": sample_s,
         **extra,
     }
+    if chains:
+        row["ess_bulk_per_s"] = row["ess_bulk_min"] / sample_s
+        row["s_per_1000_draws"] = 1000 * sample_s / (chains * draws)
+    return row
+
+
+def _markdown(results: pd.DataFrame) -> str:
+    def fmt(value, spec):
+        return "n/a" if pd.isna(value) else format(value, spec)
+
+    rows = [
+        {
+            "run": r.run,
+            "chains (cores)": "n/a" if pd.isna(r.chains) else f"{r.chains:.0f} ({r.cores:.0f})",
+            "tune + draws": "n/a" if pd.isna(r.chains) else f"{r.tune:.0f} + {r.draws:.0f}",
+            "compile s": fmt(r.compile_s, ".0f"),
+            "sampling s": fmt(r.sampling_s, ".1f"),
+            "s / 1000 draws": fmt(r.s_per_1000_draws, ".2f"),
+            "ESS bulk min": fmt(r.ess_bulk_min, ".0f"),
+            "ESS / s": fmt(r.ess_bulk_per_s, ".1f"),
+            "r_hat max": fmt(r.r_hat_max, ".3f"),
+            "divergences": fmt(r.divergences, ".0f"),
+            "misassigned": r.misassigned,
+            "ARI": f"{r.ari:.3f}",
+        }
+        for r in results.itertuples()
+    ]
+    return markdown_table(rows)
 
 
 def main() -> None:
@@ -70,22 +103,27 @@ def main() -> None:
     cat_tune = cat_draws = 20 if args.quick else 500
     tune = draws = 200 if args.quick else 1000
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
+    usable = len(os.sched_getaffinity(0))
 
     penguins, X = penguins_scaled()
     species = penguins["species"]
     start = em_initial_point(X)
     rows = []
 
+    # Two chains on two cores, so that every sampler uses the whole machine.
+    cat_chains = min(2, usable)
     t0 = time.perf_counter()
     model = build_categorical_model(X)
-    idata = sample_categorical(model, start, tune=cat_tune, draws=cat_draws, chains=1, random_seed=0)
+    idata = sample_categorical(
+        model, start, tune=cat_tune, draws=cat_draws, chains=cat_chains, cores=cat_chains, random_seed=0
+    )
     total = time.perf_counter() - t0
     sampling = idata.posterior.attrs["sampling_time"]
-    cat_per_iteration = sampling / (cat_tune + cat_draws)
     rows.append(
         _row(
             "categorical: PyMC NUTS + CategoricalGibbsMetropolis, NUMBA mode",
-            1,
+            cat_chains,
+            cat_chains,
             cat_tune,
             cat_draws,
             total - sampling,
@@ -110,6 +148,7 @@ def main() -> None:
                 _row(
                     f"{label}, seed {seed}",
                     4,
+                    min(4, usable),  # sample_mixture's default: a core per chain, at most the usable ones
                     tune,
                     draws,
                     compile_s,
@@ -140,6 +179,7 @@ def main() -> None:
         _row(
             "mixture, fused logp: PyMC NUTS, NUMBA mode",
             4,
+            2,
             tune,
             draws,
             total - sampling,
@@ -154,32 +194,26 @@ def main() -> None:
     em_s = time.perf_counter() - t0
     em_assign = pd.DataFrame({"cluster": gm.predict(X.to_numpy())}, index=X.index)
     rows.append(
-        _row(
-            "scikit-learn GaussianMixture (EM, n_init=10)",
-            0,
-            0,
-            0,
-            0.0,
-            em_s,
-            {"r_hat max": "n/a", "ESS bulk min": "n/a", "divergences": "n/a", **_accuracy(em_assign, species)},
-        )
+        _row("scikit-learn GaussianMixture (EM, n_init=10)", 0, 1, 0, 0, 0.0, em_s, _accuracy(em_assign, species))
     )
 
-    for row in rows:
-        ms = row["ms / iteration"]
-        row["× faster per iteration than categorical"] = (
-            "n/a" if ms == "n/a" else f"{1e3 * cat_per_iteration / float(ms):.0f}×"
-        )
+    results = pd.DataFrame(rows)
+    results.loc[results["chains"] == 0, ["chains", "cores", "tune", "draws"]] = float("nan")
+    results["quick"] = args.quick
+    results["machine"] = machine()
+    results["date"] = time.strftime("%Y-%m-%d")
+    stem = "results_quick" if args.quick else "results"
+    results.to_csv(Path(__file__).with_name(f"{stem}.csv"), index=False)
     text = (
         "Every fit of the three-cluster model, timed in one run of `benchmarks/compare_samplers.py`"
         f"{' (--quick)' if args.quick else ''}.\n"
         "Compile s is model building and compilation (Numba caches make it shorter on a second run); "
-        "sampling s is the sampler alone, tuning included; ms / iteration is sampling wall time per "
-        "iteration of one chain (4 chains share 2 cores).\n\n"
-        f"Machine: {machine()}\n\n{markdown_table(rows)}\n"
+        "sampling s is the sampler alone, tuning included, in wall time with the chains sharing the "
+        "cores; s / 1000 draws is that time per 1000 kept draws of all chains; ESS / s is the smallest "
+        "bulk effective sample size over `w` and `mu` per second of sampling.\n\n"
+        f"Machine: {machine()}\n\n{_markdown(results)}\n"
     )
-    out = Path(__file__).with_name("results_quick.md" if args.quick else "results.md")
-    out.write_text(text)
+    Path(__file__).with_name(f"{stem}.md").write_text(text)
     print(text)
 
 

@@ -8,7 +8,8 @@ Times the two likelihood formulations of ``build_mixture_model`` (PyMC's own
 * ``Numba, no Python``: the same compiled function called in a Numba loop, which is
   what nutpie's sampler sees.
 
-Run: ``.venv/bin/python benchmarks/logp_eval.py`` (writes benchmarks/logp_results.md).
+Run: ``.venv/bin/python benchmarks/logp_eval.py`` (writes benchmarks/logp_results.csv, read by
+chapter 12, and benchmarks/logp_results.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pandas as pd
 from pymc.blocking import DictToArrayBijection
 
 from penguin_utils.models import build_mixture_model, em_initial_point
@@ -74,11 +76,16 @@ def main() -> None:
         start = model.initial_point()
         start.update({k: v for k, v in _transformed(model, em_initial_point(X)).items()})
         times = time_model(model, start)
-        rows.append({"likelihood": label, **{k: f"{v:.0f}" for k, v in times.items()}})
+        rows.append({"likelihood": label, **times})
         print(rows[-1], flush=True)
+    results = pd.DataFrame(rows).assign(machine=machine(), date=time.strftime("%Y-%m-%d"))
+    results.to_csv(Path(__file__).with_name("logp_results.csv"), index=False)
+    shown = [
+        {"likelihood": r["likelihood"], **{k: f"{v:.0f}" for k, v in r.items() if k != "likelihood"}} for r in rows
+    ]
     text = (
         f"One log-density + gradient evaluation of the 3-cluster mixture on 342 penguins "
-        f"(best of 5 rounds).\n\nMachine: {machine()}\n\n{markdown_table(rows)}\n"
+        f"(best of 5 rounds).\n\nMachine: {machine()}\n\n{markdown_table(shown)}\n"
     )
     Path(__file__).with_name("logp_results.md").write_text(text)
     print(text)
