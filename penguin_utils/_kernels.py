@@ -229,7 +229,7 @@ MEAN_PROBABILITIES = 2  # their mean over draws, shape (1, N, K)
 LOG_LIKELIHOOD = 3  # logsumexp over clusters of q, shape (S, N, 1)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=_FASTMATH, nogil=True)  # threads (Dask) run it in parallel
 def over_draws(X, w, mu, chol, what):
     """Run the per-component density over every draw and reduce it as ``what`` says.
 

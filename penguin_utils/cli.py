@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--columns", type=_mapping, metavar="FEATURE=NAME,...", help=columns_help)
     assign.add_argument("--refuse-missing", action="store_true", help="refuse rows lacking a measurement; do not flag")
     assign.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler, e.g. tcp://host:8786")
-    assign.add_argument("--jobs", dest="workers", type=positive, metavar="J", help="local processes (default: CPUs)")
+    assign.add_argument("--jobs", dest="workers", type=positive, metavar="J", help="local threads (default: CPUs)")
     size_help = "bytes per partition; a smaller input is assigned without Dask (default 4000000)"
     assign.add_argument("--blocksize", type=_int_at_least(1000), default=4_000_000, metavar="BYTES", help=size_help)
     assign.set_defaults(run=_run_assign)
@@ -161,7 +161,7 @@ def _run_assign(args: argparse.Namespace) -> int:
     mapped with --columns) from CSV (comma or semicolon, plain or gzip) or Parquet; scale them with the fit's scaler;
     write each penguin's probability of each cluster (p_cluster_K), the most probable cluster, its probability, the
     entropy (nats) and the measurements it lacks ('missing'), other columns copied, every row kept in order. Large
-    tables are assigned with Dask, in local processes or on a cluster (--scheduler)."""
+    tables are assigned with Dask, in local threads or on a cluster (--scheduler)."""
     from penguin_utils.io import check_destination
     from penguin_utils.streaming import TableError, assign_table, copy_of_stdin, inspect_table
 

@@ -8,7 +8,8 @@ which are copied through. :func:`assign_table` then scores every row with
 :func:`~penguin_utils.assign.assign_clusters`: a table smaller than one partition in
 this process with pandas alone (Dask is not even imported: a few thousand penguins
 answer in about a second), a larger one with ``dask.dataframe``, read in partitions,
-the assignment mapped over them in worker processes on this machine or on a
+the assignment mapped over them in threads on this machine (the kernel releases the
+GIL) or on a
 ``dask.distributed`` cluster, and written as CSV or Parquet.
 
 Every row is kept, in order. A row without some measurement (``NA``, empty, ...) is
@@ -373,10 +374,10 @@ def assign_table(
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); its workers must
         see ``table.path`` and ``out`` at the same paths. Without it a table larger than
-        ``blocksize`` is assigned by ``workers`` local processes (a gzip file cannot be split:
+        ``blocksize`` is assigned by ``workers`` local threads (a gzip file cannot be split:
         it is read whole, in this process).
     workers : int, optional
-        Local worker processes (default: the CPUs this process may use).
+        Local worker threads (default: the CPUs this process may use).
     blocksize : int
         Bytes per partition.
     progress : bool
@@ -517,7 +518,11 @@ def _run_dask(assigner, target: Path | None, kind: str, scheduler, workers, bloc
 
 
 def _connect(stack, scheduler: str | None, workers: int | None) -> tuple:
-    """A ``distributed`` client of ``scheduler``, or a pool of local processes: ``(client, compute options)``."""
+    """A ``distributed`` client of ``scheduler``, or local threads: ``(client, compute options)``.
+
+    Threads suffice on one machine: the assignment kernel releases the GIL, and one process
+    keeps the memory of one copy of the libraries and the fit.
+    """
     if scheduler is not None:
         from distributed import Client
 
@@ -525,12 +530,8 @@ def _connect(stack, scheduler: str | None, workers: int | None) -> tuple:
             return stack.enter_context(Client(scheduler, timeout="10s")), {}
         except OSError as err:
             raise TableError(f"cannot reach the Dask scheduler at {scheduler} ({err}).") from None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    pool = stack.enter_context(ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")))
-    return None, {"scheduler": "processes", "pool": pool}
+    return None, {"scheduler": "threads", "num_workers": n}
 
 
 def _partitions(table: TableFormat, blocksize: int, options: dict) -> tuple:

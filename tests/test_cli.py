@@ -144,7 +144,7 @@ def test_stdin_and_dask_partitions_give_the_same_answer(fit_file, penguins_csv):
     assert len(read_output(whole.stdout)) == 342
     piped = run("assign", fit_file, "-", stdin=penguins_csv.read_text())
     assert piped.stdout == whole.stdout
-    # about 50 penguins per partition, assigned by two local Dask worker processes
+    # about 50 penguins per partition, assigned by two local Dask threads
     partitioned = run("assign", fit_file, penguins_csv, "--blocksize", 4000, "--jobs", 2)
     assert partitioned.returncode == 0, partitioned.stderr
     assert partitioned.stdout == whole.stdout

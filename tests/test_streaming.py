@@ -1,4 +1,4 @@
-"""Assigning tables in partitions with Dask: locally, on a real ``distributed.LocalCluster``, and as Parquet.
+"""Assigning tables in partitions with Dask: in local threads, on a real ``distributed.LocalCluster``, and as Parquet.
 
 Results are compared with :func:`penguin_utils.assign.assign_clusters` on the same rows; the
 fit is a random posterior in the models' layout (no sampling).
@@ -59,7 +59,7 @@ def test_header_problems_are_refused_before_reading(tmp_path, scaler):
         inspect_table(path, features=scaler.features, columns={"body_mass_g": "Mass"})
 
 
-def test_partitions_in_local_processes_equal_one_pass(tmp_path, draws, scaler):
+def test_partitions_in_local_threads_equal_one_pass(tmp_path, draws, scaler):
     table = inspect_table(PALMER / "penguins.csv", features=scaler.features)
     one = assign_table(draws, scaler, table, tmp_path / "one.csv")
     many = assign_table(draws, scaler, table, tmp_path / "many.csv", blocksize=2000, workers=2)
