@@ -3,8 +3,8 @@
 Times the command the way a user runs it (a new process: Python start-up, imports,
 reading the fit, reading the CSV, assigning, writing the CSV) on 10 000 penguins (one
 partition: pandas alone, no Dask), and 1 000 000 penguins as CSV and as Parquet (Dask
-partitions assigned by local worker processes) to measure rows per second and the peak
-resident memory of the whole process tree, Dask's worker processes included.
+partitions assigned by one thread per core, in one process) to measure rows per second and
+the peak resident memory of the whole process tree.
 The fit is the CLI's default, 4 chains x 1000 draws, made with ``penguin-utils fit``
 unless ``--fit`` names one. The new penguins are the real ones resampled with a little
 noise (seeded), with an id column carried through.
@@ -51,7 +51,7 @@ def timed(args: list[str]) -> tuple[float, float]:
     """Wall-clock seconds and peak resident memory (MiB) of one run of the command.
 
     The memory is the largest sum of resident memory over the command's whole process tree
-    (Dask's worker processes included), sampled every 20 ms.
+    (any child processes included), sampled every 20 ms.
     """
     import psutil
 
@@ -138,7 +138,7 @@ def main() -> None:
         "`penguin-utils assign` as a whole process (start-up, imports, reading the fit and the table, "
         "assigning, writing the result), from `benchmarks/cli_assign_speed.py`. The 10 000 penguins "
         "are one partition, assigned with pandas alone; the million are Dask partitions of 4 MB "
-        "assigned by one local worker process per core. Peak memory is the whole process tree's.\n"
+        "assigned by one thread per core in one process. Peak memory is the whole process tree's.\n"
         f"Machine: {machine()}.\n\n{table}\n"
     )
     print(text)
