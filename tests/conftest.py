@@ -112,3 +112,13 @@ def book_fit(X, scaler):
     from penguin_utils.book import shared_fit
 
     return shared_fit(X, scaler, folder=Path(__file__).resolve().parents[1] / "book" / "fits")
+
+
+@pytest.fixture(scope="session")
+def compiled_mixture(X):
+    """The book's fused K = 3 model compiled for nutpie, started at the EM solution: compiled
+    once per session (each compilation costs seconds that no cache saves: nutpie's cfunc)."""
+    from penguin_utils.models import build_mixture_model, em_initial_point
+    from penguin_utils.sampling import compile_mixture
+
+    return compile_mixture(build_mixture_model(X), em_initial_point(X))

@@ -9,6 +9,7 @@ import pytest
 from conftest import random_posterior
 
 from penguin_utils import book
+from penguin_utils.assign import assign_clusters
 from penguin_utils.book import FIT_SETTINGS, setup_chapter, shared_fit
 from penguin_utils.io import book_fit_path, load_fit, save_fit
 
@@ -54,6 +55,8 @@ def test_a_stale_fit_is_sampled_again_with_the_same_draws(tmp_path, book_fit, sc
     again = shared_fit(X, scaler, folder=tmp_path)
     assert again.posterior.sizes["chain"] == FIT_SETTINGS["chains"]
     assert again.posterior.sizes["draw"] == FIT_SETTINGS["draws"]
+    assert again.posterior["chol"].dims == ("chain", "draw", "cluster", "feature", "feature_")
+    assert (assign_clusters(again, X).index == X.index).all()
     for name in ("w", "mu", "chol"):
         np.testing.assert_array_equal(again.posterior[name].values, book_fit.posterior[name].values)
     assert load_fit(book_fit_path("mixture", tmp_path))[0].posterior.attrs["penguin_mixtures_stamp"] == book._stamp(X)

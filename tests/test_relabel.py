@@ -120,15 +120,11 @@ def test_missing_per_cluster_variables_are_refused():
 
 
 @pytest.fixture(scope="module")
-def nutpie_run(X):
+def nutpie_run(compiled_mixture):
     """A short real nutpie run (needs the heavy-command lock when run by hand)."""
     import nutpie
 
-    from penguin_utils.models import build_mixture_model, em_initial_point
-    from penguin_utils.sampling import compile_mixture
-
-    compiled = compile_mixture(build_mixture_model(X), em_initial_point(X))
-    return nutpie.sample(compiled, draws=30, tune=30, chains=2, cores=1, seed=1, progress_bar=False)
+    return nutpie.sample(compiled_mixture, draws=30, tune=30, chains=2, cores=1, seed=1, progress_bar=False)
 
 
 @pytest.mark.slow
