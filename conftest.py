@@ -64,6 +64,7 @@ class _ExecutedChapters:
         if not complete:
             return
         import nbformat
+        from IPython.core.displayhook import DisplayHook
         from jupyter_cache import get_cache
         from jupyter_cache.base import CacheBundleIn
 
@@ -72,7 +73,12 @@ class _ExecutedChapters:
             nb = nbformat.read(path, as_version=4)
             code = [cell for cell in nb.cells if cell.cell_type == "code"]
             for number, cell in enumerate(code, start=1):
-                cell.outputs = [nbformat.from_dict(out) for out in self.outputs[path][number - 1]]
+                outputs = [nbformat.from_dict(out) for out in self.outputs[path][number - 1]]
+                if DisplayHook.semicolon_at_end_of_expression(cell.source):
+                    # nbval runs cells without storing them in IPython's history, where the
+                    # kernel looks for a closing semicolon; a reader's kernel shows no value.
+                    outputs = [out for out in outputs if out.output_type != "execute_result"]
+                cell.outputs = outputs
                 cell.execution_count = number
                 for out in cell.outputs:
                     if out.output_type == "execute_result":

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -115,6 +116,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     from penguin_utils.io import check_destination, save_fit
 
     out = check_destination(args.out, overwrite=args.overwrite)  # before any time is spent
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")  # Numba needs none
     from penguin_utils.data import load_penguins
     from penguin_utils.sampling import convergence_summary, fit_mixture
     from penguin_utils.scaling import fit_scaler
