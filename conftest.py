@@ -24,13 +24,14 @@ _BOOK = _ROOT / "book"
 _CACHE = _ROOT / "_build" / ".jupyter_cache"
 
 
-def _in_book(item) -> bool:
-    return _BOOK in Path(item.path).resolve().parents and Path(item.path).suffix == ".ipynb"
+def _under_book(path) -> bool:
+    path = Path(path).resolve()
+    return path == _BOOK or _BOOK in path.parents
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if _BOOK in Path(item.path).resolve().parents:
+        if _under_book(item.path):
             item.add_marker(pytest.mark.book)
 
 
@@ -46,7 +47,7 @@ class _ExecutedChapters:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
-        if not _in_book(item) or not hasattr(item, "cell_num"):
+        if not _under_book(item.path) or not hasattr(item, "cell_num"):  # nbval's cells only
             return
         path = Path(item.path).resolve()
         report = outcome.get_result()
@@ -78,11 +79,10 @@ class _ExecutedChapters:
                     # nbval runs cells without storing them in IPython's history, where the
                     # kernel looks for a closing semicolon; a reader's kernel shows no value.
                     outputs = [out for out in outputs if out.output_type != "execute_result"]
-                cell.outputs = outputs
-                cell.execution_count = number
-                for out in cell.outputs:
+                for out in outputs:
                     if out.output_type == "execute_result":
                         out.execution_count = number
+                cell.outputs, cell.execution_count = outputs, number
             bundle = CacheBundleIn(nb, str(path), data={"execution_seconds": self.seconds[path]})
             cache.cache_notebook_bundle(bundle, check_validity=False, overwrite=True)
 
@@ -92,5 +92,5 @@ def pytest_configure(config):
     # a unit-test run never touches the book's cache.
     if os.environ.get("PENGUIN_MIXTURES_UNLOCKED"):
         return
-    if any(_BOOK == Path(arg).resolve() or _BOOK in Path(arg).resolve().parents for arg in config.args):
+    if any(_under_book(arg) for arg in config.args):
         config.pluginmanager.register(_ExecutedChapters(), "executed-chapters")
