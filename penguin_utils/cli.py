@@ -181,9 +181,11 @@ def _run_assign(args: argparse.Namespace) -> int:
     except TableError as err:
         raise CommandError(err) from None
     if done.missing:  # kept and flagged, never dropped: say where
-        where = f"{table.where}(s) " + ", ".join(map(str, done.missing[:20])) + " ..." * (len(done.missing) > 20)
-        kept = "lack a measurement: kept with empty probabilities, named in the 'missing' column"
-        warning = f"{len(done.missing)} penguin(s) {kept} ({where}); --refuse-missing refuses such a table"
+        n = len(done.missing)
+        where = f"{table.where}{'s' * (n > 1)} " + ", ".join(map(str, done.missing[:20])) + " ..." * (n > 20)
+        verb = "lacks" if n == 1 else "lack"
+        kept = f"{verb} a measurement: kept with empty probabilities, named in the 'missing' column"
+        warning = f"{n} penguin{'s' * (n > 1)} {kept} ({where}); --refuse-missing refuses such a table"
         print(f"penguin-utils assign: warning: {warning}.", file=sys.stderr)
     if out is not None:
         total = f" of {done.n_rows}" if done.missing else ""

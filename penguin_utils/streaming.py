@@ -255,9 +255,11 @@ def copy_of_stdin() -> Path:
     return Path(copy.name)
 
 
-def _lines(positions) -> str:
+def _lines(where: str, positions) -> str:
+    """``line 4`` or ``lines 5, 273``: the first ten, and how many more."""
     shown = ", ".join(str(p) for p in positions[:10])
-    return shown + (f" and {len(positions) - 10} more" if len(positions) > 10 else "")
+    more = f" and {len(positions) - 10} more" if len(positions) > 10 else ""
+    return f"{where}{'s' * (len(positions) > 1)} {shown}{more}"
 
 
 @dataclass(frozen=True)
@@ -317,10 +319,10 @@ class _Assigner:
             if bad.any():
                 examples = ", ".join(repr(v) for v in pd.unique(text[bad])[:3])
                 problems.append(
-                    f"{feature} is not a number on {self.table.where}(s) {_lines(frame.index[bad])} ({examples})"
+                    f"{feature} is not a number on {_lines(self.table.where, frame.index[bad])} ({examples})"
                 )
             if absent.any() and self.refuse_missing:
-                problems.append(f"{feature} is missing on {self.table.where}(s) {_lines(frame.index[absent])}")
+                problems.append(f"{feature} is missing on {_lines(self.table.where, frame.index[absent])}")
             columns[feature] = np.where(absent, np.nan, values)
             missing.append(absent)
         if problems:

@@ -155,7 +155,7 @@ def test_palmerpenguins_csv_keeps_and_flags_its_two_unmeasured_penguins(tmp_path
     out = tmp_path / "assigned.csv"
     result = run("assign", fit_file, source, "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "warning: 2 penguin(s) lack a measurement" in result.stderr and "line(s) 5, 273" in result.stderr
+    assert "warning: 2 penguins lack a measurement" in result.stderr and "lines 5, 273" in result.stderr
     assert "Assigned 342 of 344 penguins" in result.stderr
     got = read_output(out)
     raw = pd.read_csv(source)
@@ -167,7 +167,7 @@ def test_palmerpenguins_csv_keeps_and_flags_its_two_unmeasured_penguins(tmp_path
     assert_matches(got, expected_assignment(fit_file, raw))
     # the same file refused whole on request, naming the lines
     refused = run("assign", fit_file, source, "--refuse-missing", "--out", tmp_path / "refused.csv")
-    assert_one_line_error(refused, "bill_length_mm is missing on line(s) 5, 273")
+    assert_one_line_error(refused, "bill_length_mm is missing on lines 5, 273")
     assert not (tmp_path / "refused.csv").exists()
 
 
@@ -302,11 +302,11 @@ def _set(column, row, value):
 BAD_TABLES = {
     # name: (edit of the first 30 penguins, extra options, phrases the one-line message must contain)
     "missing-column": (lambda t: t.drop(columns="bill_depth_mm"), [], ["missing the column(s) bill_depth_mm"]),
-    "non-numeric": (_set("flipper_length_mm", 4, "tall"), [], ["flipper_length_mm is not a number on line(s) 6"]),
-    "missing-value": (_set("body_mass_g", 9, ""), ["--refuse-missing"], ["body_mass_g is missing on line(s) 11"]),
-    "NA-value": (_set("body_mass_g", 2, "NA"), ["--refuse-missing"], ["body_mass_g is missing on line(s) 4"]),
+    "non-numeric": (_set("flipper_length_mm", 4, "tall"), [], ["flipper_length_mm is not a number on line 6"]),
+    "missing-value": (_set("body_mass_g", 9, ""), ["--refuse-missing"], ["body_mass_g is missing on line 11"]),
+    "NA-value": (_set("body_mass_g", 2, "NA"), ["--refuse-missing"], ["body_mass_g is missing on line 4"]),
     "kilograms": (lambda t: t.assign(body_mass_g=pd.to_numeric(t.body_mass_g) / 1000), [], ["other units"]),
-    "infinite": (_set("bill_length_mm", 0, "inf"), [], ["bill_length_mm is not a number on line(s) 2"]),
+    "infinite": (_set("bill_length_mm", 0, "inf"), [], ["bill_length_mm is not a number on line 2"]),
     "column-clash": (lambda t: t.assign(cluster="x"), [], ["already has the column(s) cluster"]),
 }
 
@@ -328,7 +328,7 @@ def test_a_problem_late_in_a_partitioned_file_leaves_no_partial_output(tmp_path,
     table.to_csv(bad, index=False)
     out = tmp_path / "assigned.csv"
     result = run("assign", fit_file, bad, "--out", out, "--blocksize", 2000, "--jobs", 2)
-    assert_one_line_error(result, "bill_length_mm is not a number on line(s) 302")
+    assert_one_line_error(result, "bill_length_mm is not a number on line 302")
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
