@@ -5,7 +5,11 @@ mixture model with nutpie (fused logp, five seeds; and the post's pm.Mixture log
 mixture model with PyMC's own NUTS (NUMBA mode), and scikit-learn's EM baseline.
 Accuracy is against the species: misassigned penguins after matching clusters to
 species, and the adjusted Rand index. r_hat and bulk ESS are the worst over ``w`` and
-``mu``, after aligning the chains' labels.
+``mu``, after aligning the chains' labels. OpenBLAS is held to one thread for every run,
+as ``sampling.sample_mixture`` holds it for nutpie (PyMC's worker processes are forked and
+inherit the limit): the models' 4 x 4 Cholesky solves gain nothing from BLAS threads, which
+only spin against the samplers' own. The 1-minute load average before and after the run is
+recorded beside the machine.
 
 Run: ``.venv/bin/python benchmarks/compare_samplers.py`` (about 4 minutes on 2 cores;
 ``--quick`` for a smoke run). Writes benchmarks/results.csv (read by chapter 12) and
@@ -23,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pymc as pm
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
@@ -97,6 +102,34 @@ def _markdown(results: pd.DataFrame) -> str:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
+    with threadpool_limits(1, user_api="blas"):
+        rows, quick = _run_all()
+    load_after = os.getloadavg()[0]
+    results = pd.DataFrame(rows)
+    results.loc[results["chains"] == 0, ["chains", "cores", "tune", "draws"]] = float("nan")
+    results["quick"] = quick
+    results["machine"] = machine()
+    results["date"] = time.strftime("%Y-%m-%d")
+    results["load_before"] = load_before
+    results["load_after"] = load_after
+    stem = "results_quick" if quick else "results"
+    results.to_csv(Path(__file__).with_name(f"{stem}.csv"), index=False)
+    text = (
+        "Every fit of the three-cluster model, timed in one run of `benchmarks/compare_samplers.py`"
+        f"{' (--quick)' if quick else ''}, OpenBLAS held to one thread.\n"
+        "Compile s is model building and compilation (Numba caches make it shorter on a second run); "
+        "sampling s is the sampler alone, tuning included, in wall time with the chains sharing the "
+        "cores; s / 1000 draws is that time per 1000 kept draws of all chains; ESS / s is the smallest "
+        "bulk effective sample size over `w` and `mu` per second of sampling.\n\n"
+        f"Machine: {machine()}; load average (1 min) {load_before:.2f} before, {load_after:.2f} after\n\n"
+        f"{_markdown(results)}\n"
+    )
+    Path(__file__).with_name(f"{stem}.md").write_text(text)
+    print(text)
+
+
+def _run_all() -> tuple[list[dict], bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny runs, to check the script works")
     args = parser.parse_args()
@@ -196,25 +229,7 @@ def main() -> None:
     rows.append(
         _row("scikit-learn GaussianMixture (EM, n_init=10)", 0, 1, 0, 0, 0.0, em_s, _accuracy(em_assign, species))
     )
-
-    results = pd.DataFrame(rows)
-    results.loc[results["chains"] == 0, ["chains", "cores", "tune", "draws"]] = float("nan")
-    results["quick"] = args.quick
-    results["machine"] = machine()
-    results["date"] = time.strftime("%Y-%m-%d")
-    stem = "results_quick" if args.quick else "results"
-    results.to_csv(Path(__file__).with_name(f"{stem}.csv"), index=False)
-    text = (
-        "Every fit of the three-cluster model, timed in one run of `benchmarks/compare_samplers.py`"
-        f"{' (--quick)' if args.quick else ''}.\n"
-        "Compile s is model building and compilation (Numba caches make it shorter on a second run); "
-        "sampling s is the sampler alone, tuning included, in wall time with the chains sharing the "
-        "cores; s / 1000 draws is that time per 1000 kept draws of all chains; ESS / s is the smallest "
-        "bulk effective sample size over `w` and `mu` per second of sampling.\n\n"
-        f"Machine: {machine()}\n\n{_markdown(results)}\n"
-    )
-    Path(__file__).with_name(f"{stem}.md").write_text(text)
-    print(text)
+    return rows, args.quick
 
 
 if __name__ == "__main__":
