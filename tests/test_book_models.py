@@ -79,3 +79,35 @@ def test_chapter_model_equals_package_builder(chapter, builder, X):
         assert np.isfinite(values[1])
         np.testing.assert_allclose(values[0], values[1], rtol=1e-12)
         np.testing.assert_allclose(dlogp[0](point), dlogp[1](point), rtol=1e-9, atol=1e-9)
+
+
+def test_chapter_14_labelled_model_equals_package_builder(X, penguins):
+    """Chapter 14's semi-supervised model, run with the names its cell uses (labels included)."""
+    from penguin_utils.data import SPECIES
+    from penguin_utils.mixture_logp import mvnormal_mixture_logp
+    from penguin_utils.semisupervised import build_labelled_mixture_model, pick_labelled
+
+    labels = pick_labelled(penguins["species"], 2, random_seed=0)
+    nb = nbformat.read(BOOK / "14_known_labels.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    namespace = {
+        "np": np,
+        "pm": pm,
+        "pt": pt,
+        "X": X,
+        "labels": labels,
+        "SPECIES": SPECIES,
+        "mvnormal_mixture_logp": mvnormal_mixture_logp,
+    }
+    exec(compile(cells[0], f"14_known_labels.ipynb:{TAG}", "exec"), namespace)
+    ours, theirs = namespace["model"], build_labelled_mixture_model(X, labels)
+    _same_structure(ours, theirs)
+    assert [v.name for v in ours.potentials] == [v.name for v in theirs.potentials]
+    logp = [m.compile_logp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    dlogp = [m.compile_dlogp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    for point in _points(theirs):
+        values = [f(point) for f in logp]
+        assert np.isfinite(values[1])
+        np.testing.assert_allclose(values[0], values[1], rtol=1e-12)
+        np.testing.assert_allclose(dlogp[0](point), dlogp[1](point), rtol=1e-9, atol=1e-9)
