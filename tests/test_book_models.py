@@ -1,6 +1,6 @@
 """The models the chapters show are the models the package builds.
 
-Chapters 2 and 3 define their model on the page, in a cell tagged ``model-definition``.
+Chapters 2, 3 and 16 define their model on the page, in a cell tagged ``model-definition``.
 Each such cell is run here on the real data and compared with the package's builder:
 the same variables with the same dims, and the same log-density and gradient at several
 points of the parameter space.
@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 import pytest
 
 from penguin_utils.models import build_categorical_model, build_mixture_model
+from penguin_utils.simulate import build_simulation_model
 
 # Every test here compiles a PyMC model.
 pytestmark = pytest.mark.slow
@@ -66,8 +67,9 @@ def _points(model: pm.Model, n_points: int = 4, seed: int = 0) -> list[dict]:
     [
         ("02_categorical.ipynb", lambda X: build_categorical_model(X)),
         ("03_mixture.ipynb", lambda X: build_mixture_model(X, fused_logp=False)),
+        ("16_simulation_check.ipynb", lambda X: build_simulation_model(X)),
     ],
-    ids=["chapter-2-categorical", "chapter-3-mixture"],
+    ids=["chapter-2-categorical", "chapter-3-mixture", "chapter-16-simulation"],
 )
 def test_chapter_model_equals_package_builder(chapter, builder, X):
     ours, theirs = chapter_model(chapter, X), builder(X)
