@@ -196,3 +196,20 @@ def test_index_levels_that_clash_with_the_dims_are_refused(X):
     new = X.iloc[:2].set_axis(pd.MultiIndex.from_arrays([[0, 1], [0, 0]], names=["chain", "tag"]))
     with pytest.raises(ValueError, match=r"level\(s\) named \['chain'\].*rename"):
         draw_probabilities(random_posterior(), new)
+
+
+@pytest.mark.parametrize(
+    "function", [component_logp, draw_probabilities, mixture_log_likelihood, cluster_probabilities]
+)
+def test_a_penguins_numbers_do_not_depend_on_the_penguins_around_it(X, function):
+    # The kernel takes penguins in blocks and the command line splits tables across threads and
+    # partitions: every split must give the same bits as one pass.
+    idata = random_posterior(n_chain=2, n_draw=4, seed=12)
+    many = pd.concat([X] * 3, ignore_index=True)  # 1026 penguins: several blocks, the last one partial
+    whole = function(idata, many)
+    for start, stop in [(0, 1), (1, 300), (255, 257), (700, 1026)]:
+        part = function(idata, many.iloc[start:stop])
+        if isinstance(whole, pd.DataFrame):
+            np.testing.assert_array_equal(part.to_numpy(), whole.iloc[start:stop].to_numpy())
+        else:
+            np.testing.assert_array_equal(part.values, whole.isel(penguin=slice(start, stop)).values)
