@@ -16,15 +16,18 @@ DataFrame from ``scaler.transform`` to have the columns checked.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from penguin_utils import _kernels
 from penguin_utils._validation import check_scaled
 from penguin_utils.data import FEATURES
 from penguin_utils.posterior import MixtureDraws, as_posterior, mixture_draws
+
+if TYPE_CHECKING:  # imported where used: assigning from a fit file needs no xarray (the command line)
+    import xarray as xr
 
 __all__ = [
     "assign_clusters",
@@ -58,6 +61,8 @@ def _over_draws(idata, X, features: Sequence[str], what: int) -> tuple[np.ndarra
 
 def _penguin_coords(index: pd.Index) -> xr.Coordinates:
     """``index`` as the ``penguin`` coordinate, kept as it is (MultiIndex levels included)."""
+    import xarray as xr
+
     if isinstance(index, pd.MultiIndex):
         names = list(index.names)
         clash = [n for n in names if n in (*_OTHER_DIMS, "penguin")]
@@ -74,6 +79,8 @@ def _per_draw_array(
     values: np.ndarray, index: pd.Index, draws: MixtureDraws, name: str, *, per_cluster: bool = True
 ) -> xr.DataArray:
     """Kernel output (S, N, K) as (chain, draw, penguin, cluster), or (S, N, 1) as (chain, draw, penguin)."""
+    import xarray as xr
+
     n_chain, n_draw = draws.w.shape[:2]
     coords = _penguin_coords(index).assign(chain=draws.coords["chain"], draw=draws.coords["draw"])
     dims = ("chain", "draw", "penguin", "cluster")

@@ -144,15 +144,13 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _read_fit(path: Path):
-    """The checked posterior draws and the scaler saved by ``fit`` (no ArviZ import)."""
+    """The checked posterior draws and the scaler saved by ``fit`` (no xarray or ArviZ import)."""
     if not path.exists():
         raise CommandError(f"no fit file at {path}; make one with 'penguin-utils fit --out {path}'.")
-    from penguin_utils.io import read_fit
-    from penguin_utils.posterior import mixture_draws
+    from penguin_utils.io import read_draws
 
     try:
-        posterior, scaler = read_fit(path)
-        return mixture_draws(posterior, scaler.features), scaler
+        return read_draws(path)
     except Exception as err:  # not ours, damaged, truncated, another format version: one line each
         hint = "Make a new one with 'penguin-utils fit --out FIT.nc'."
         raise CommandError(f"cannot use {path} as a fit: {_one_line(err)} {hint}") from None

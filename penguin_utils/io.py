@@ -7,7 +7,8 @@ would scale them differently from the data the model saw, and nothing can detect
 
 :func:`read_fit` does the reading and checking; :func:`load_fit` wraps its posterior in
 an ``arviz.InferenceData``. Code that must start fast (the command-line tool) uses
-:func:`read_fit`, which imports neither ArviZ nor PyMC.
+:func:`read_draws`: the checked draws of ``w``, ``mu`` and ``chol`` read with netCDF4
+alone, without xarray (whose import and string decoding took half a second).
 """
 
 from __future__ import annotations
@@ -19,13 +20,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import xarray as xr
-
-from penguin_utils.posterior import as_posterior, mixture_draws
+from penguin_utils.posterior import COORDS, REQUIRED, MixtureDraws, as_posterior, draws_from_arrays, mixture_draws
 from penguin_utils.scaling import PenguinScaler
 
-__all__ = ["atomic_write", "book_fit_path", "check_destination", "load_fit", "read_fit", "save_fit"]
+if TYPE_CHECKING:
+    import netCDF4
+    import xarray as xr
+
+__all__ = [
+    "atomic_write",
+    "book_fit_path",
+    "check_destination",
+    "load_fit",
+    "read_draws",
+    "read_fit",
+    "save_fit",
+]
 
 #: Marks files written by :func:`save_fit`, so that other NetCDF files are refused.
 FORMAT = "penguin-mixtures-fit"
@@ -62,6 +74,8 @@ def save_fit(path: str | PathLike, idata, scaler: PenguinScaler, *, overwrite: b
     path = Path(path).expanduser()
     if not isinstance(scaler, PenguinScaler):
         raise TypeError(f"scaler must be a PenguinScaler from fit_scaler(), got {type(scaler).__name__}.")
+    import xarray as xr
+
     mixture_draws(idata, scaler.features)
     posterior = as_posterior(idata)
     scaler_ds = xr.Dataset(
@@ -242,7 +256,62 @@ def read_fit(path: str | PathLike) -> tuple[xr.Dataset, PenguinScaler]:
         another format version, or holds a posterior that fails the checks of
         :func:`~penguin_utils.posterior.mixture_draws`.
     """
+    import xarray as xr
+
     path = Path(path).expanduser()
+    with _open_fit(path) as nc:
+        scaler = _read_scaler(nc, path)
+    try:
+        with xr.open_dataset(path, group="posterior", engine=_ENGINE) as ds:
+            posterior = ds.load()
+    except (OSError, RuntimeError, KeyError) as err:
+        raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); save the fit again.") from err
+    mixture_draws(posterior, scaler.features)
+    return posterior, scaler
+
+
+def read_draws(path: str | PathLike) -> tuple[MixtureDraws, PenguinScaler]:
+    """The checked draws of ``w``, ``mu`` and ``chol`` and the scaler of a fit file, without xarray.
+
+    What :func:`read_fit` followed by :func:`~penguin_utils.posterior.mixture_draws` gives,
+    reading only those three variables: for code that must start fast (the command line).
+    Parameters and errors as in :func:`read_fit`.
+
+    Returns
+    -------
+    draws : MixtureDraws
+        Accepted by every function of :mod:`penguin_utils.assign` in place of a posterior.
+    scaler : PenguinScaler
+    """
+    path = Path(path).expanduser()
+    with _open_fit(path) as nc:
+        scaler = _read_scaler(nc, path)
+        try:
+            posterior = nc.groups["posterior"]
+            variables = {
+                name: (var.dimensions, var[...]) for name, var in posterior.variables.items() if name in REQUIRED
+            }
+            dims = {name: len(dim) for name, dim in posterior.dimensions.items()}
+            coords = {name: _values(posterior, name, dims) for name in COORDS if name in dims}
+        except (OSError, RuntimeError, KeyError) as err:
+            raise ValueError(
+                f"{path} is damaged or truncated ({type(err).__name__}: {err}); save the fit again."
+            ) from err
+    return draws_from_arrays(variables, coords, scaler.features), scaler
+
+
+def _values(group: netCDF4.Group, name: str, dims: dict[str, int]):
+    """A coordinate's values; 0, 1, ... when none was saved (as xarray gives them)."""
+    import numpy as np
+
+    return group.variables[name][...] if name in group.variables else np.arange(dims[name])
+
+
+@contextmanager
+def _open_fit(path: Path) -> Iterator[netCDF4.Dataset]:
+    """``path`` opened with netCDF4 once it looks like a fit file: a NetCDF file with both groups."""
+    import netCDF4
+
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a fit file; pass the .nc file written by save_fit.")
     if not path.is_file():
@@ -254,48 +323,38 @@ def read_fit(path: str | PathLike) -> tuple[xr.Dataset, PenguinScaler]:
     if not head.startswith(_SIGNATURES):
         raise ValueError(f"{path} is not a penguin-mixtures fit file: it is not a NetCDF file at all.")
     try:
-        groups = _groups(path)
+        nc = netCDF4.Dataset(path)
     except OSError as err:
         raise ValueError(
             f"{path} is damaged or truncated (it starts like a NetCDF file but cannot be read: {err}); "
             "save the fit again."
         ) from err
-    if _SCALER_GROUP not in groups:
-        raise ValueError(f"{path} is not a penguin-mixtures fit file (it has no {_SCALER_GROUP!r} group).")
+    with nc:
+        nc.set_auto_mask(False)  # plain arrays, as xarray reads them
+        if _SCALER_GROUP not in nc.groups:
+            raise ValueError(f"{path} is not a penguin-mixtures fit file (it has no {_SCALER_GROUP!r} group).")
+        yield nc
+
+
+def _read_scaler(nc: netCDF4.Dataset, path: Path) -> PenguinScaler:
+    """The saved scaler, after checking the format and that a posterior is there."""
     try:
-        with xr.open_dataset(path, group=_SCALER_GROUP, engine=_ENGINE) as ds:
-            scaler_ds = ds.load()
-        if scaler_ds.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a penguin-mixtures fit file (format {scaler_ds.attrs.get('format')!r}).")
-        if int(scaler_ds.attrs.get("format_version", -1)) != FORMAT_VERSION:
+        group = nc.groups[_SCALER_GROUP]
+        attrs = {name: group.getncattr(name) for name in group.ncattrs()}
+        if attrs.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a penguin-mixtures fit file (format {attrs.get('format')!r}).")
+        if int(attrs.get("format_version", -1)) != FORMAT_VERSION:
             raise ValueError(
-                f"{path} was written in fit format version {scaler_ds.attrs.get('format_version')}, "
+                f"{path} was written in fit format version {attrs.get('format_version')}, "
                 f"this penguin_utils reads version {FORMAT_VERSION}; refit and save again."
             )
-        if "posterior" not in groups:
+        if "posterior" not in nc.groups:
             raise ValueError(f"{path} is damaged: it has a scaler but no posterior group; save the fit again.")
-        with xr.open_dataset(path, group="posterior", engine=_ENGINE) as ds:
-            posterior = ds.load()
-        features = [str(f) for f in scaler_ds["feature"].values]
-        scaler = PenguinScaler(
-            scaler_ds["mean"].values,
-            scaler_ds["scale"].values,
-            scaler_ds["data_min"].values,
-            scaler_ds["data_max"].values,
-            features,
-        )
+        values = {name: group.variables[name][...] for name in ("mean", "scale", "data_min", "data_max")}
+        features = [str(f) for f in group.variables["feature"][...]]
     except (OSError, RuntimeError, KeyError) as err:
         raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); save the fit again.") from err
-    mixture_draws(posterior, features)
-    return posterior, scaler
-
-
-def _groups(path: Path) -> set[str]:
-    """Names of the top-level groups of a NetCDF-4 file (none for classic NetCDF)."""
-    import netCDF4
-
-    with netCDF4.Dataset(path) as nc:
-        return set(nc.groups)
+    return PenguinScaler(values["mean"], values["scale"], values["data_min"], values["data_max"], features)
 
 
 def load_fit(path: str | PathLike):

@@ -2,20 +2,25 @@
 
 Every public function that takes a fit (assignment, saving, relabelling) goes through
 :func:`mixture_draws`, so a posterior is checked the same way wherever it enters. This
-module imports neither ArviZ nor PyMC: an ``InferenceData`` is recognised by its
-``posterior`` group.
+module imports neither ArviZ nor PyMC (an ``InferenceData`` is recognised by its
+``posterior`` group), and xarray only when given an xarray object: the command line reads a
+fit's arrays without it (:func:`penguin_utils.io.read_draws`) and checks them here, with
+:func:`draws_from_arrays`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-__all__ = ["REQUIRED", "MixtureDraws", "as_posterior", "mixture_draws"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["REQUIRED", "MixtureDraws", "as_posterior", "draws_from_arrays", "mixture_draws"]
 
 #: The posterior variables every model of the book exposes, with their dims.
 REQUIRED = {
@@ -23,6 +28,9 @@ REQUIRED = {
     "mu": ("chain", "draw", "cluster", "feature"),
     "chol": ("chain", "draw", "cluster", "feature", "feature_"),
 }
+
+#: The coordinates a posterior's draws are labelled with.
+COORDS = ("chain", "draw", "cluster", "feature", "feature_")
 
 #: How far the weights of one draw may sum from 1 (float32 storage rounds at ~1e-7).
 WEIGHT_SUM_TOLERANCE = 1e-6
@@ -61,6 +69,8 @@ def as_posterior(idata, *, name: str = "idata") -> xr.Dataset:
     ValueError
         For an ``InferenceData`` without a posterior group.
     """
+    import xarray as xr
+
     if isinstance(idata, xr.Dataset):
         return idata
     if isinstance(idata, (pd.DataFrame, np.ndarray)):
@@ -111,21 +121,48 @@ def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
             )
         return idata
     posterior = as_posterior(idata)
-    missing = [name for name in REQUIRED if name not in posterior]
+    variables = {name: (posterior[name].dims, posterior[name].values) for name in REQUIRED if name in posterior}
+    coords = {name: posterior[name].values for name in COORDS if name in posterior.dims}  # absent: dims are wrong
+    return draws_from_arrays(variables, coords, features)
+
+
+def draws_from_arrays(
+    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
+    coords: Mapping[str, np.ndarray],
+    features: Sequence[str] | None = None,
+) -> MixtureDraws:
+    """The checks of :func:`mixture_draws` on plain arrays, as read from a fit file.
+
+    Parameters
+    ----------
+    variables : mapping
+        ``{name: (dims, values)}`` for the posterior variables present (those of
+        :data:`REQUIRED` are used, their absence is an error).
+    coords : mapping
+        The values of the :data:`COORDS` coordinates.
+    features : sequence of str, optional
+        As in :func:`mixture_draws`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`mixture_draws`.
+    """
+    missing = [name for name in REQUIRED if name not in variables]
     if missing:
         raise ValueError(
             f"The posterior lacks the variable(s) {missing}; it needs {list(REQUIRED)} as built by "
             "penguin_utils.models.build_mixture_model or build_categorical_model."
         )
     for name, dims in REQUIRED.items():
-        if posterior[name].dims != dims:
-            raise ValueError(f"Posterior variable {name!r} has dims {posterior[name].dims}, expected {dims}.")
-    sizes = posterior["chol"].sizes
+        if tuple(variables[name][0]) != dims:
+            raise ValueError(f"Posterior variable {name!r} has dims {tuple(variables[name][0])}, expected {dims}.")
+    sizes = dict(zip(REQUIRED["chol"], np.shape(variables["chol"][1]), strict=True))
     empty = [d for d in ("chain", "draw", "cluster", "feature") if sizes[d] == 0]
     if empty:
         raise ValueError(f"The posterior has no {' and no '.join(empty)} entries; it needs at least one draw.")
-    feature_names = [str(f) for f in posterior["feature"].values]
-    if [str(f) for f in posterior["feature_"].values] != feature_names:
+    feature_names = [str(f) for f in coords["feature"]]
+    if [str(f) for f in coords["feature_"]] != feature_names:
         raise ValueError("chol's feature and feature_ coordinates differ; both must list the fitted features.")
     if features is not None and feature_names != [str(f) for f in features]:
         raise ValueError(
@@ -135,17 +172,13 @@ def mixture_draws(idata, features: Sequence[str] | None = None) -> MixtureDraws:
     values = {}
     for name in REQUIRED:
         try:
-            values[name] = np.asarray(posterior[name].values, dtype=float)
+            values[name] = np.asarray(variables[name][1], dtype=float)
         except (TypeError, ValueError) as err:
             raise ValueError(f"Posterior variable {name!r} is not numeric: {err}") from err
-    coords = {
-        "chain": posterior["chain"].values,
-        "draw": posterior["draw"].values,
-        "cluster": posterior["cluster"].values,
-        "feature": feature_names,
-    }
-    _check_values(values["w"], values["mu"], values["chol"], coords)
-    return MixtureDraws(w=values["w"], mu=values["mu"], chol=values["chol"], coords=coords)
+    labels = {name: np.asarray(coords[name]) for name in ("chain", "draw", "cluster")}
+    labels["feature"] = feature_names
+    _check_values(values["w"], values["mu"], values["chol"], labels)
+    return MixtureDraws(w=values["w"], mu=values["mu"], chol=values["chol"], coords=labels)
 
 
 def _check_values(w: np.ndarray, mu: np.ndarray, chol: np.ndarray, coords: dict) -> None:

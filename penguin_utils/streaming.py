@@ -68,6 +68,9 @@ DEFAULT_BLOCKSIZE = 4_000_000
 
 _SAMPLE_BYTES = 1 << 16
 
+#: Fewer rows than this per thread are not worth a thread (about 0.03 s of work with 4000 draws).
+_MIN_ROWS_PER_THREAD = 512
+
 
 class TableError(ValueError):
     """A problem with the table of penguins that its owner can fix."""
@@ -271,6 +274,7 @@ class _Assigner:
     table: TableFormat
     refuse_missing: bool
     first_rows: tuple[int, ...] = (2,)
+    threads: int = 1  # more only where nothing else runs in parallel (a table assigned without Dask)
 
     def __call__(self, frame: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
         first = self.first_rows[partition_info["number"] if partition_info else 0]
@@ -289,7 +293,7 @@ class _Assigner:
                 raise TableError(
                     f"{self.table.name}: {' '.join(str(err).split())} (rows are {self.table.where} numbers)"
                 ) from None
-            result = assign_clusters(self.draws, scaled, features=self.scaler.features)
+            result = self._assign(scaled)
             probs[complete] = result.iloc[:, :n_cluster].to_numpy()
             best[complete] = result["cluster"].to_numpy()
             summary[complete] = result[["probability", "entropy"]].to_numpy()
@@ -301,6 +305,25 @@ class _Assigner:
         for i in np.flatnonzero(~complete):
             out.iloc[i, -1] = " ".join(f for f, m in zip(values.columns, missing[i], strict=True) if m)
         return out
+
+    def _assign(self, scaled: pd.DataFrame) -> pd.DataFrame:
+        """:func:`assign_clusters` on ``scaled``, in ``threads`` row ranges at once (the kernel releases the GIL).
+
+        Each penguin's numbers do not depend on the penguins around it, so the ranges give the
+        same result as one call.
+        """
+        n = min(self.threads, len(scaled) // _MIN_ROWS_PER_THREAD)
+        if n <= 1:
+            return assign_clusters(self.draws, scaled, features=self.scaler.features)
+        from concurrent.futures import ThreadPoolExecutor
+
+        bounds = np.linspace(0, len(scaled), n + 1).astype(int)
+        parts = [scaled.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        with ThreadPoolExecutor(n) as pool:
+            results = list(
+                pool.map(lambda part: assign_clusters(self.draws, part, features=self.scaler.features), parts)
+            )
+        return pd.concat(results)
 
     def _measurements(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The measurements as floats (NaN where missing) and the (rows, features) missing mask."""
@@ -381,7 +404,8 @@ def assign_table(
     workers : int, optional
         Local worker threads (default: the CPUs this process may use).
     blocksize : int
-        Bytes per partition.
+        Bytes per partition at most (of a Parquet file's data, uncompressed); on local
+        threads the partitions are as many as a multiple of the threads.
     progress : bool
         Show Dask's progress bar on standard error.
 
@@ -394,8 +418,8 @@ def assign_table(
     TableError
         For a problem with the table, naming its lines; nothing is written then.
     """
-    assigner = _Assigner(draws, scaler, table, refuse_missing)
     small = scheduler is None and (table.path.stat().st_size <= blocksize or table.read_options.get("compression"))
+    assigner = _Assigner(draws, scaler, table, refuse_missing, threads=_local_threads(workers) if small else 1)
     kind = "parquet" if out is not None and str(out).endswith(".parquet") else "csv"
     if out is None:
         if small:
@@ -532,8 +556,12 @@ def _connect(stack, scheduler: str | None, workers: int | None) -> tuple:
             return stack.enter_context(Client(scheduler, timeout="10s")), {}
         except OSError as err:
             raise TableError(f"cannot reach the Dask scheduler at {scheduler} ({err}).") from None
-    n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return None, {"scheduler": "threads", "num_workers": n}
+    return None, {"scheduler": "threads", "num_workers": _local_threads(workers)}
+
+
+def _local_threads(workers: int | None) -> int:
+    """``workers``, or by default the CPUs this process may use."""
+    return workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _partitions(table: TableFormat, blocksize: int, options: dict) -> tuple:
@@ -541,15 +569,22 @@ def _partitions(table: TableFormat, blocksize: int, options: dict) -> tuple:
     import dask
     import dask.dataframe as dd
 
+    threads = options.get("num_workers")  # None on a cluster
     if table.kind == "parquet":
+        import pyarrow.parquet as pq
+
         ddf = dd.read_parquet(table.path)
         ddf = ddf.rename(columns=dict(zip(ddf.columns, table.names, strict=True)))
-        wanted = -(-table.path.stat().st_size // blocksize)  # a row group can hold the whole file
-        if ddf.npartitions < wanted:
+        metadata = pq.read_metadata(table.path)  # the data's size, not the compressed file's, measures the work
+        size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        wanted = _n_partitions(size, blocksize, threads)
+        if ddf.npartitions < wanted:  # a row group can hold the whole file
             ddf = ddf.repartition(npartitions=wanted)
         lengths = ddf.map_partitions(len).compute(**options).tolist()
         return ddf, tuple(int(r) for r in np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]))
     compressed = table.read_options.get("compression") is not None
+    size = table.path.stat().st_size
+    blocksize = -(-size // _n_partitions(size, blocksize, threads))
     ddf = dd.read_csv(str(table.path), blocksize=None if compressed else blocksize, **_read_csv_options(table))
     if ddf.npartitions == 1:
         return ddf, (2,)
@@ -559,3 +594,9 @@ def _partitions(table: TableFormat, blocksize: int, options: dict) -> tuple:
     _, blocks = read_bytes(str(table.path), delimiter=b"\n", blocksize=blocksize, sample=False)
     counts = dask.compute(*[dask.delayed(_count_newlines)(b) for b in blocks[0]], **options)
     return ddf, tuple(int(r) for r in np.concatenate([[2], 1 + np.cumsum(counts)[:-1]]))  # line 1: the header
+
+
+def _n_partitions(size: int, blocksize: int, threads: int | None) -> int:
+    """Partitions of at most ``blocksize`` bytes, as many as a multiple of ``threads``: no thread idles at the end."""
+    n = -(-size // blocksize)
+    return -(-n // threads) * threads if threads else n

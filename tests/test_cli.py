@@ -29,7 +29,8 @@ from conftest import random_posterior
 
 from penguin_utils.assign import assign_clusters
 from penguin_utils.data import FEATURES
-from penguin_utils.io import load_fit, save_fit
+from penguin_utils.io import load_fit, read_draws, read_fit, save_fit
+from penguin_utils.posterior import mixture_draws
 from penguin_utils.streaming import LTER_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,6 +348,20 @@ def test_empty_header_only_binary_and_folder_inputs(tmp_path, fit_file):
     assert_one_line_error(run("assign", fit_file, tmp_path), "is a folder")
 
 
+def test_the_command_reads_the_draws_that_read_fit_reads(fit_file):
+    draws, scaler = read_draws(fit_file)
+    posterior, saved = read_fit(fit_file)
+    want = mixture_draws(posterior, saved.features)
+    for name in ("w", "mu", "chol"):
+        np.testing.assert_array_equal(getattr(draws, name), getattr(want, name))
+    assert draws.coords.keys() == want.coords.keys()
+    for name, values in want.coords.items():
+        np.testing.assert_array_equal(draws.coords[name], values)
+    assert scaler.features == saved.features
+    for name in ("mean", "scale", "data_min", "data_max"):
+        np.testing.assert_array_equal(getattr(scaler, name), getattr(saved, name))
+
+
 def test_fit_files_that_are_not_ours_or_damaged(tmp_path, fit_file, penguins_csv):
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"a": ("x", [1.0, 2.0])}).to_netcdf(foreign)
@@ -392,8 +407,8 @@ def test_a_closed_pipe_is_not_an_error(fit_file, penguins_csv):
 
 
 def test_assign_imports_no_modelling_libraries_and_no_dask_for_a_small_table(tmp_path, fit_file, penguins_csv):
-    # (xarray itself imports dask.base when reading the fit, now that dask is installed)
-    heavy = ("pymc", "pytensor", "arviz", "sklearn", "dask.dataframe", "distributed")
+    # the fit is read with netCDF4 alone: xarray (which imports dask when decoding strings) costs half a second
+    heavy = ("pymc", "pytensor", "arviz", "sklearn", "xarray", "dask", "distributed")
     code = (
         "import sys\n"
         "from penguin_utils.cli import main\n"

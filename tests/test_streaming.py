@@ -69,6 +69,17 @@ def test_partitions_in_local_threads_equal_one_pass(tmp_path, draws, scaler):
     assert_matches(got, expected(draws, scaler, pd.read_csv(PALMER / "penguins.csv")))
 
 
+def test_threads_without_dask_equal_one_thread(tmp_path, draws, scaler):
+    penguins = pd.read_csv(PALMER / "penguins.csv")
+    pd.concat([penguins] * 8, ignore_index=True).to_csv(tmp_path / "many.csv", index=False)  # 2752 rows, 150 kB
+    table = inspect_table(tmp_path / "many.csv", features=scaler.features)
+    one = assign_table(draws, scaler, table, tmp_path / "one.csv", workers=1)
+    three = assign_table(draws, scaler, table, tmp_path / "three.csv", workers=3)  # three row ranges at once
+    assert one == three and one.n_rows == 2752 and len(one.missing) == 16
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "three.csv").read_bytes()
+    assert_matches(pd.read_csv(tmp_path / "three.csv"), expected(draws, scaler, pd.read_csv(tmp_path / "many.csv")))
+
+
 def test_the_assign_path_does_not_check_the_draws_again(tmp_path, draws, scaler, monkeypatch):
     calls = []
     monkeypatch.setattr(posterior_module, "_check_values", lambda *a: calls.append(a))
