@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 import pytest
 
 from penguin_utils.models import build_categorical_model, build_mixture_model
+from penguin_utils.sex import build_sex_mixture_model
 from penguin_utils.simulate import build_simulation_model
 
 # Every test here compiles a PyMC model.
@@ -26,12 +27,12 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 TAG = "model-definition"
 
 
-def chapter_model(chapter: str, X) -> pm.Model:
-    """Run the chapter's tagged cells with only the names they may use and return its ``model``."""
+def chapter_model(chapter: str, X, **data) -> pm.Model:
+    """Run the chapter's tagged cells with only the names they may use (and ``data``) and return its ``model``."""
     nb = nbformat.read(BOOK / chapter, as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{chapter} should define its model in exactly one cell tagged {TAG!r}"
-    namespace = {"np": np, "pm": pm, "pt": pt, "X": X}
+    namespace = {"np": np, "pm": pm, "pt": pt, "X": X, **data}
     exec(compile(cells[0], f"{chapter}:{TAG}", "exec"), namespace)
     return namespace["model"]
 
@@ -83,6 +84,28 @@ def test_chapter_model_equals_package_builder(chapter, builder, X):
         np.testing.assert_allclose(dlogp[0](point), dlogp[1](point), rtol=1e-9, atol=1e-9)
 
 
+def test_chapter_15_sparse_model_equals_package_builder(X):
+    """Chapter 15's sparse K = 10 mixture (fused density) against the builder's."""
+    from penguin_utils.mixture_logp import mvnormal_mixture_logp
+
+    nb = nbformat.read(BOOK / "15_choosing_k.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and TAG in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    namespace = {"np": np, "pm": pm, "pt": pt, "X": X, "mvnormal_mixture_logp": mvnormal_mixture_logp}
+    exec(compile(cells[0], f"15_choosing_k.ipynb:{TAG}", "exec"), namespace)
+    ours = namespace["model"]
+    theirs = build_mixture_model(X, 10, priors={"dirichlet_alpha": 0.01, "sd_prior": "gamma"})
+    _same_structure(ours, theirs)
+    # Per-variable terms: the summed logp of 10 components is one Elemwise with more inputs
+    # than NumPy's ufuncs take, which FAST_COMPILE's Python backend cannot run.
+    logp = [m.compile_logp(sum=False, mode="FAST_COMPILE") for m in (ours, theirs)]
+    for point in _points(theirs):
+        values = [f(point) for f in logp]
+        assert np.isfinite(sum(np.sum(v) for v in values[1]))
+        for a, b in zip(*values, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_chapter_14_labelled_model_equals_package_builder(X, penguins):
     """Chapter 14's semi-supervised model, run with the names its cell uses (labels included)."""
     from penguin_utils.data import SPECIES
@@ -106,6 +129,21 @@ def test_chapter_14_labelled_model_equals_package_builder(X, penguins):
     ours, theirs = namespace["model"], build_labelled_mixture_model(X, labels)
     _same_structure(ours, theirs)
     assert [v.name for v in ours.potentials] == [v.name for v in theirs.potentials]
+    logp = [m.compile_logp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    dlogp = [m.compile_dlogp(mode="FAST_COMPILE") for m in (ours, theirs)]
+    for point in _points(theirs):
+        values = [f(point) for f in logp]
+        assert np.isfinite(values[1])
+        np.testing.assert_allclose(values[0], values[1], rtol=1e-12)
+        np.testing.assert_allclose(dlogp[0](point), dlogp[1](point), rtol=1e-9, atol=1e-9)
+
+
+def test_chapter_13_model_equals_package_builder(X, penguins):
+    """Chapter 13's sex-shift model (its likelihood in potentials) against build_sex_mixture_model."""
+    sex = penguins["sex"]
+    ours, theirs = chapter_model("13_sex_within_species.ipynb", X, sex=sex), build_sex_mixture_model(X, sex)
+    _same_structure(ours, theirs)
+    assert [p.name for p in ours.potentials] == [p.name for p in theirs.potentials]
     logp = [m.compile_logp(mode="FAST_COMPILE") for m in (ours, theirs)]
     dlogp = [m.compile_dlogp(mode="FAST_COMPILE") for m in (ours, theirs)]
     for point in _points(theirs):
