@@ -2,9 +2,10 @@
 
 Times the command the way a user runs it (a new process: Python start-up, imports,
 reading the fit, reading the CSV, assigning, writing the CSV) on 10 000 penguins (one
-partition: pandas alone, no Dask), and 1 000 000 penguins as CSV and as Parquet (Dask
-partitions assigned by one thread per core, in one process) to measure rows per second and
-the peak resident memory of the whole process tree.
+partition: pandas alone, no Dask, one row range per thread), and 1 000 000 penguins as CSV
+and as Parquet (Dask partitions assigned by one thread per core, in one process) to measure
+rows per second, the peak resident memory of the whole process tree and its CPU time (user +
+system, which a busy machine disturbs less than the wall-clock time).
 The fit is the CLI's default, 4 chains x 1000 draws, made with ``penguin-utils fit``
 unless ``--fit`` names one. The new penguins are the real ones resampled with a little
 noise (seeded), with an id column carried through.
@@ -15,6 +16,7 @@ Run: ``.venv/bin/python benchmarks/cli_assign_speed.py`` (writes benchmarks/cli_
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,14 +49,16 @@ def new_penguins(n: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall-clock seconds and peak resident memory (MiB) of one run of the command.
+def timed(args: list[str]) -> tuple[float, float, float]:
+    """Wall-clock seconds, peak resident memory (MiB) and CPU seconds of one run of the command.
 
     The memory is the largest sum of resident memory over the command's whole process tree
-    (any child processes included), sampled every 20 ms.
+    (any child processes included), sampled every 20 ms; the CPU time is user + system of the
+    command and every child it waited for.
     """
     import psutil
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = psutil.Popen([*COMMAND, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -66,11 +70,13 @@ def timed(args: list[str]) -> tuple[float, float]:
             pass
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stderr = process.stderr.read().decode()
     process.stderr.close()
     if process.returncode != 0:
         raise SystemExit(f"penguin-utils {' '.join(args)} failed: {stderr}")
-    return elapsed, peak / 2**20
+    return elapsed, peak / 2**20, cpu
 
 
 def main() -> None:
@@ -93,11 +99,12 @@ def main() -> None:
 
         rows = []
         small = new_penguins(10_000, tmp / "new_10k.csv")
-        times, peaks = [], []
+        times, peaks, cpus = [], [], []
         for _ in range(args.repeats):
-            seconds, peak = timed(["assign", str(fit), str(small), "--out", str(tmp / "out.csv"), "--force"])
+            seconds, peak, cpu = timed(["assign", str(fit), str(small), "--out", str(tmp / "out.csv"), "--force"])
             times.append(seconds)
             peaks.append(peak)
+            cpus.append(cpu)
         rows.append(
             {
                 "penguins": "10 000",
@@ -105,9 +112,12 @@ def main() -> None:
                 "whole process (s)": f"{np.median(times):.2f} (median of {args.repeats}; min {min(times):.2f})",
                 "penguins / s": f"{10_000 / np.median(times):,.0f}",
                 "peak memory (MiB)": f"{max(peaks):.0f}",
+                "CPU, user + system (s)": f"{np.median(cpus):.2f}",
             }
         )
-        startup, _ = timed(["assign", str(fit), str(new_penguins(1, tmp / "one.csv")), "--out", str(tmp / "o1.csv")])
+        startup, _, startup_cpu = timed(
+            ["assign", str(fit), str(new_penguins(1, tmp / "one.csv")), "--out", str(tmp / "o1.csv")]
+        )
         rows.append(
             {
                 "penguins": "1",
@@ -115,6 +125,7 @@ def main() -> None:
                 "whole process (s)": f"{startup:.2f}",
                 "penguins / s": "start-up and reading the fit",
                 "peak memory (MiB)": "",
+                "CPU, user + system (s)": f"{startup_cpu:.2f}",
             }
         )
         big = new_penguins(args.rows, tmp / "new_big.csv", seed=1)
@@ -122,7 +133,7 @@ def main() -> None:
 
         pd.read_csv(big, dtype={"id": str}).to_parquet(tmp / "new_big.parquet", index=False)
         for source, out in [("new_big.csv", "out_big.csv"), ("new_big.parquet", "out_big.parquet")]:
-            seconds, peak = timed(["assign", str(fit), str(tmp / source), "--out", str(tmp / out)])
+            seconds, peak, cpu = timed(["assign", str(fit), str(tmp / source), "--out", str(tmp / out)])
             rows.append(
                 {
                     "penguins": f"{args.rows:,}".replace(",", " ") + f" ({Path(source).suffix[1:]})",
@@ -130,6 +141,7 @@ def main() -> None:
                     "whole process (s)": f"{seconds:.1f}",
                     "penguins / s": f"{args.rows / seconds:,.0f}",
                     "peak memory (MiB)": f"{peak:.0f}",
+                    "CPU, user + system (s)": f"{cpu:.1f}",
                 }
             )
 
@@ -137,8 +149,9 @@ def main() -> None:
     text = (
         "`penguin-utils assign` as a whole process (start-up, imports, reading the fit and the table, "
         "assigning, writing the result), from `benchmarks/cli_assign_speed.py`. The 10 000 penguins "
-        "are one partition, assigned with pandas alone; the million are Dask partitions of 4 MB "
-        "assigned by one thread per core in one process. Peak memory is the whole process tree's.\n"
+        "are one partition, assigned with pandas alone in one row range per thread; the million are Dask "
+        "partitions of at most 4 MB (as many as a multiple of the threads) assigned by one thread per core "
+        "in one process. Peak memory and CPU time (user + system) are the whole process tree's.\n"
         f"Machine: {machine()}.\n\n{table}\n"
     )
     print(text)
