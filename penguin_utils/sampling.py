@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import arviz as az
 import numpy as np
@@ -34,6 +35,48 @@ def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
             f"initial_point has the variables {sorted(given)}, but the model needs {sorted(expected)}; "
             "make it with penguin_utils.models.em_initial_point(X, n_clusters) using the model's n_clusters."
         )
+
+
+# nutpie's wrappers around a model's compiled log-density and its expansion to the traced
+# variables (nutpie.compile_pymc, numba library names).
+_NUTPIE_WRAPPERS = ("_make_c_logp_func.", "_make_c_expand_func.")
+
+
+@contextmanager
+def _link_nutpie_wrappers_cheaply() -> Iterator[None]:
+    """Skip the second -O3 pass over the code nutpie's wrappers link in.
+
+    nutpie wraps each model's density in a Numba ``cfunc``. Numba cannot cache that
+    wrapper, and on finalising it links in the IR of every function the density calls,
+    already optimised when each was compiled, and runs LLVM's module passes over the whole
+    again: 4 s of chapter 3's 16 s compile, in every process. Here only those two wrapper
+    libraries are optimised at level 0; every function they call keeps its own -O3 code
+    and the machine code is still generated at -O3, so the draws are identical. Should
+    Numba's internals change, the patch is skipped and compiling is merely slower.
+    """
+    from numba.core import codegen, config
+
+    library = getattr(codegen, "CPUCodeLibrary", None)
+    original = getattr(library, "_optimize_final_module", None)
+    if original is None:
+        yield
+        return
+
+    def optimize_final_module(self):
+        if not str(getattr(self, "name", "")).startswith(_NUTPIE_WRAPPERS):
+            return original(self)
+        level = config.OPT
+        config.OPT = type(level)(0)
+        try:
+            return original(self)
+        finally:
+            config.OPT = level
+
+    library._optimize_final_module = optimize_final_module
+    try:
+        yield
+    finally:
+        library._optimize_final_module = original
 
 
 def compile_mixture(model: pm.Model, initial_point: dict):
@@ -59,7 +102,8 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     import nutpie
 
     _check_initial_point(model, initial_point)
-    return nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_point, jitter_rvs=set())
+    with _link_nutpie_wrappers_cheaply():
+        return nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_point, jitter_rvs=set())
 
 
 def sample_mixture(

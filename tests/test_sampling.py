@@ -65,3 +65,38 @@ def test_categorical_sampler_runs_on_numba(X):
 def test_wrong_initial_point_is_refused(model, X):
     with pytest.raises(ValueError, match="initial_point has the variables"):
         compile_mixture(model, em_initial_point(X, n_clusters=2))
+
+
+def test_cheap_wrapper_link_gives_the_same_draws_and_touches_only_nutpie_wrappers():
+    import nutpie
+    import pymc as pm
+    from numba.core import codegen, config
+
+    from penguin_utils import sampling
+
+    with pm.Model() as tiny:
+        sd = pm.HalfNormal("sd")
+        pm.Normal("x", 0.0, sd, observed=np.array([0.3, -1.2, 2.0]))
+    optimised = []
+    level = int(config.OPT)
+    original = codegen.CPUCodeLibrary._optimize_final_module
+
+    def record(self):
+        optimised.append((self.name, int(config.OPT)))
+        return original(self)
+
+    codegen.CPUCodeLibrary._optimize_final_module = record
+    try:
+        with sampling._link_nutpie_wrappers_cheaply():
+            cheap = nutpie.compile_pymc_model(tiny, backend="numba")
+    finally:
+        codegen.CPUCodeLibrary._optimize_final_module = original
+    full = nutpie.compile_pymc_model(tiny, backend="numba")
+    assert codegen.CPUCodeLibrary._optimize_final_module is original  # restored
+
+    runs = [nutpie.sample(c, draws=50, tune=50, chains=1, seed=4, progress_bar=False) for c in (cheap, full)]
+    np.testing.assert_array_equal(runs[0].posterior["sd"], runs[1].posterior["sd"])
+    # Level 0 for nutpie's two wrappers only, and the global level back afterwards.
+    cheap_ones = [name for name, level in optimised if level == 0]
+    assert len(cheap_ones) == 2 and all(name.startswith(sampling._NUTPIE_WRAPPERS) for name in cheap_ones)
+    assert int(config.OPT) == level
