@@ -184,6 +184,7 @@ def build_mixture_model(
     features: Sequence[str] = FEATURES,
     fused_logp: bool = True,
     ordered: str | None = None,
+    data_name: str | None = None,
 ) -> pm.Model:
     """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
 
@@ -213,13 +214,14 @@ def build_mixture_model(
     -------
     pymc.Model
         Free variables ``w``, ``mu``, ``chol_packed_{k}``; deterministic ``chol``;
-        observed ``x`` (penguin, feature).
+        observed ``x`` (penguin, feature); with ``data_name``, that ``pm.Data``.
     """
     values, index = check_scaled(X, features)
     n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors, ordered)
+        observed = values if data_name is None else pm.Data(data_name, values, dims=("penguin", "feature"))
         if fused_logp:
             pm.CustomDist(
                 "x",
@@ -229,12 +231,12 @@ def build_mixture_model(
                 dist=_mixture_dist,
                 logp=_mixture_logp,
                 signature="(k),(k,d),(k,d,d)->(d)",
-                observed=values,
+                observed=observed,
                 dims=("penguin", "feature"),
             )
         else:
             components = [pm.MvNormal.dist(mu=mu[k], chol=chols[k]) for k in range(n_clusters)]
-            pm.Mixture("x", w=w, comp_dists=components, observed=values, dims=("penguin", "feature"))
+            pm.Mixture("x", w=w, comp_dists=components, observed=observed, dims=("penguin", "feature"))
     return model
 
 

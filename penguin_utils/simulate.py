@@ -8,8 +8,8 @@ often the 94 % posterior interval of each parameter holds its true value
 means, standard deviations and correlations (:func:`mixture_parameters`), not as Cholesky
 factors.
 
-The data sets are fitted with one compiled model: :func:`build_simulation_model` is the
-book's fused mixture model with the measurements held in ``pm.Data``, and
+The data sets are fitted with one compiled model: the book's model with its measurements
+in ``pm.Data`` (``build_mixture_model(X, data_name=DATA_NAME)``), and
 :func:`with_dataset` gives nutpie's compiled model another data set and that data set's EM
 start without compiling again.
 """
@@ -17,7 +17,7 @@ start without compiling again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,19 +25,11 @@ import pymc as pm
 
 from penguin_utils._validation import check_positive_int, check_scaled
 from penguin_utils.data import FEATURES
-from penguin_utils.models import (
-    PriorSettings,
-    _cluster_priors,
-    _coords,
-    _mixture_dist,
-    _mixture_logp,
-    em_initial_point,
-)
+from penguin_utils.models import em_initial_point
 
 __all__ = [
     "DATA_NAME",
     "binomial_interval",
-    "build_simulation_model",
     "interval_coverage",
     "mixture_parameters",
     "parameter_index",
@@ -45,7 +37,7 @@ __all__ = [
     "with_dataset",
 ]
 
-#: Name of the ``pm.Data`` holding the measurements in :func:`build_simulation_model`.
+#: Name of the ``pm.Data`` holding the measurements: ``build_mixture_model(X, data_name=DATA_NAME)``.
 DATA_NAME = "x_obs"
 
 
@@ -245,53 +237,6 @@ def binomial_interval(hits, trials, *, level: float = 0.95) -> tuple[np.ndarray,
     return low, high
 
 
-def build_simulation_model(
-    X: pd.DataFrame | np.ndarray,
-    n_clusters: int = 3,
-    *,
-    priors: PriorSettings | Mapping[str, float] | None = None,
-    features: Sequence[str] = FEATURES,
-) -> pm.Model:
-    """The book's mixture model with its measurements in ``pm.Data``, to refit other data sets.
-
-    :func:`~penguin_utils.models.build_mixture_model` with ``fused_logp=True`` (same
-    priors, variables and density), except that the measurements are the ``pm.Data``
-    :data:`DATA_NAME`: nutpie's compiled model then takes another data set of the same
-    shape with :func:`with_dataset`, without compiling again.
-
-    Parameters
-    ----------
-    X : DataFrame or ndarray, shape (n_penguins, n_features)
-        Scaled measurements; only their shape and index matter for later data sets.
-    n_clusters, priors, features
-        As in :func:`~penguin_utils.models.build_mixture_model`.
-
-    Returns
-    -------
-    pymc.Model
-        Free variables ``w``, ``mu``, ``chol_packed_{k}``; deterministic ``chol``; data
-        ``x_obs`` and observed ``x`` (penguin, feature).
-    """
-    values, index = check_scaled(X, features)
-    n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
-    priors = PriorSettings.coerce(priors)
-    with pm.Model(coords=_coords(index, n_clusters, features)) as model:
-        w, mu, _, chol = _cluster_priors(n_clusters, len(features), priors)
-        data = pm.Data(DATA_NAME, values, dims=("penguin", "feature"))
-        pm.CustomDist(
-            "x",
-            w,
-            mu,
-            chol,
-            dist=_mixture_dist,
-            logp=_mixture_logp,
-            signature="(k),(k,d),(k,d,d)->(d)",
-            observed=data,
-            dims=("penguin", "feature"),
-        )
-    return model
-
-
 def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, random_seed: int = 0):
     """The compiled model with another data set, its chains starting at that data set's EM solution.
 
@@ -300,7 +245,7 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
     compiled : nutpie.CompiledModel
         :func:`~penguin_utils.sampling.compile_mixture` of ``model``.
     model : pymc.Model
-        From :func:`build_simulation_model`.
+        From ``build_mixture_model(X, data_name=DATA_NAME)``.
     X : DataFrame or ndarray, shape (n_penguins, n_features)
         Scaled measurements, as many penguins as the model was built with.
     random_seed : int, default 0
@@ -317,8 +262,8 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
 
     if DATA_NAME not in model.named_vars:
         raise ValueError(
-            f"model has no pm.Data named {DATA_NAME!r}; build it with build_simulation_model, "
-            "whose data nutpie can swap."
+            f"model has no pm.Data named {DATA_NAME!r}; build it with "
+            "build_mixture_model(X, data_name=DATA_NAME), whose data nutpie can swap."
         )
     features = list(model.coords["feature"])
     values, _ = check_scaled(X, features)

@@ -11,7 +11,6 @@ from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.simulate import (
     DATA_NAME,
     binomial_interval,
-    build_simulation_model,
     interval_coverage,
     mixture_parameters,
     parameter_index,
@@ -208,7 +207,7 @@ def test_binomial_interval_is_vectorised_and_checks_counts():
 
 
 def test_simulation_model_is_the_book_model_with_its_data_in_pm_data(X):
-    ours, book = build_simulation_model(X), build_mixture_model(X)
+    ours, book = build_mixture_model(X, data_name=DATA_NAME), build_mixture_model(X)
     assert [v.name for v in ours.free_RVs] == [v.name for v in book.free_RVs]
     assert ours.named_vars_to_dims["x"] == ("penguin", "feature")
     assert DATA_NAME in ours.named_vars
@@ -226,10 +225,10 @@ def test_simulation_model_is_the_book_model_with_its_data_in_pm_data(X):
 
 
 def test_with_dataset_refuses_other_models_and_sizes(X):
-    with pytest.raises(ValueError, match="build_simulation_model"):
+    with pytest.raises(ValueError, match="data_name=DATA_NAME"):
         with_dataset(None, build_mixture_model(X), X)
     with pytest.raises(ValueError, match="shape"):
-        with_dataset(None, build_simulation_model(X), X.iloc[:100])
+        with_dataset(None, build_mixture_model(X, data_name=DATA_NAME), X.iloc[:100])
 
 
 @pytest.mark.slow
@@ -237,7 +236,7 @@ def test_with_dataset_swaps_the_data_and_the_start(X):
     from penguin_utils.sampling import compile_mixture, sample_mixture
 
     small = X.iloc[:60]
-    model = build_simulation_model(small, 2)
+    model = build_mixture_model(small, 2, data_name=DATA_NAME)
     compiled = compile_mixture(model, em_initial_point(small, 2))
     shifted = small.to_numpy() + 3.0  # far from the data the model was compiled with
     swapped = with_dataset(compiled, model, shifted, random_seed=0)
