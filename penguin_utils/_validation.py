@@ -239,7 +239,8 @@ def _check_finite(values: np.ndarray, index: pd.Index, name: str) -> None:
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         rows = list(index[bad][:10])
+        n_bad = int(bad.sum())
         raise ValueError(
-            f"{name} has NaN or infinite values in {bad.sum()} row(s), e.g. {rows}. "
+            f"{name} has NaN or infinite values in {n_bad} row{'s' * (n_bad > 1)}, e.g. {rows}. "
             "Drop or fill those penguins before passing them in."
         )

@@ -262,7 +262,8 @@ def _finish(report, start) -> int:
     elapsed = time.perf_counter() - start
     stream = report.stream
     if report.problems:
-        stream.write(f"\n{len(report.problems)} problem(s) to fix before the workshop:\n")
+        n = len(report.problems)
+        stream.write(f"\n{n} problem{'s' * (n > 1)} to fix before the workshop:\n")
         for problem in report.problems:
             stream.write(f"  - {problem}\n")
         stream.write(f"Check took {elapsed:.0f} s.\n")
