@@ -156,7 +156,7 @@ def chain_co_clustering_gap(probabilities: xr.DataArray) -> pd.DataFrame:
         for b in range(a + 1, len(chains)):
             gap[a, b] = gap[b, a] = np.abs(matrices[a] - matrices[b]).max()
     names = pd.Index(chains, name="chain")
-    return pd.DataFrame(gap, index=names, columns=names.rename("chain_"))
+    return pd.DataFrame(gap, index=names, columns=names)
 
 
 def partners_match_species(together: pd.DataFrame, species: pd.Series, *, threshold: float = 0.5) -> pd.Series:

@@ -107,6 +107,7 @@ def test_chain_gap_is_the_largest_difference_of_per_chain_co_clustering():
             np.fill_diagonal(mb, 1)
             assert gap.values[a, b] == pytest.approx(np.abs(ma - mb).max())
     assert np.allclose(np.diag(gap), 0)
+    assert gap.index.name == gap.columns.name == "chain"  # both axes are chains
 
 
 def test_partners_match_species_by_brute_force():
