@@ -3,6 +3,8 @@ layout, and the SciPy and scikit-learn computations the package is checked again
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import arviz as az
 import numpy as np
 import pytest
@@ -72,6 +74,32 @@ def random_posterior(n_chain=2, n_draw=3, n_cluster=3, seed=0, with_packed=False
     return az.InferenceData(posterior=xr.Dataset(data, coords=coords))
 
 
+@pytest.fixture(scope="session")
+def random_probabilities():
+    """A factory of random per-draw cluster probabilities laid out as ``draw_probabilities``
+    returns them: (chain, draw, penguin, cluster), each penguin's row a Dirichlet draw.
+
+    The penguins are numbered from ``first_penguin`` (10 by default, so that a result indexed
+    by position instead of by penguin shows).
+    """
+
+    def make(n_chain=2, n_draw=3, n_penguin=7, n_cluster=3, seed=0, concentration=0.7, first_penguin=10):
+        rng = np.random.default_rng(seed)
+        p = rng.dirichlet(np.full(n_cluster, concentration), size=(n_chain, n_draw, n_penguin))
+        return xr.DataArray(
+            p,
+            dims=("chain", "draw", "penguin", "cluster"),
+            coords={
+                "chain": np.arange(n_chain),
+                "draw": np.arange(n_draw),
+                "penguin": np.arange(first_penguin, first_penguin + n_penguin),
+                "cluster": np.arange(n_cluster),
+            },
+        )
+
+    return make
+
+
 def scipy_component_logp(idata, values: np.ndarray) -> np.ndarray:
     """``log w_k + log N(x_i | mu_k, L_k L_k^T)`` with SciPy, one draw at a time: (chain, draw, penguin, cluster)."""
     post = idata.posterior
@@ -122,3 +150,19 @@ def compiled_mixture(X):
     from penguin_utils.sampling import compile_mixture
 
     return compile_mixture(build_mixture_model(X), em_initial_point(X))
+
+
+@pytest.fixture(scope="session")
+def pm_mixture(X):
+    """Chapter 3's ``pm.Mixture`` model (``fused_logp=False``) with its log-density and gradient
+    compiled once per session in FAST_COMPILE (values only): PyTensor takes about 8 s to build
+    and rewrite that gradient graph, whatever the number of penguins.
+
+    ``model``, ``logp`` and ``dlogp``; the functions take points of the model's value variables.
+    """
+    from penguin_utils.models import build_mixture_model
+
+    model = build_mixture_model(X, fused_logp=False)
+    return SimpleNamespace(
+        model=model, logp=model.compile_logp(mode="FAST_COMPILE"), dlogp=model.compile_dlogp(mode="FAST_COMPILE")
+    )

@@ -27,21 +27,6 @@ def _labels(values, clusters=None):
     )
 
 
-def _probabilities(n_chain=3, n_draw=4, n_penguin=6, n_cluster=4, seed=0):
-    rng = np.random.default_rng(seed)
-    p = rng.dirichlet(np.full(n_cluster, 0.5), size=(n_chain, n_draw, n_penguin))
-    return xr.DataArray(
-        p,
-        dims=("chain", "draw", "penguin", "cluster"),
-        coords={
-            "chain": np.arange(n_chain),
-            "draw": np.arange(n_draw),
-            "penguin": np.arange(n_penguin),
-            "cluster": np.arange(n_cluster),
-        },
-    )
-
-
 def test_cluster_sizes_and_occupancy_match_a_loop_over_draws():
     rng = np.random.default_rng(1)
     clusters = np.array([3, 5, 7, 9, 11])
@@ -94,8 +79,8 @@ def test_label_free_diagnostics_match_arviz():
         label_free_diagnostics({"bad": xr.DataArray(np.zeros(5), dims="draw")})
 
 
-def test_chain_gap_is_the_largest_difference_of_per_chain_co_clustering():
-    probs = _probabilities()
+def test_chain_gap_is_the_largest_difference_of_per_chain_co_clustering(random_probabilities):
+    probs = random_probabilities(n_chain=3, n_draw=4, n_penguin=6, n_cluster=4, concentration=0.5)
     gap = chain_co_clustering_gap(probs)
     for a in range(3):
         for b in range(3):
@@ -123,8 +108,8 @@ def test_partners_match_species_by_brute_force():
         partners_match_species(together, species.reset_index(drop=True).set_axis(range(1, 7)))
 
 
-def test_partners_on_real_co_clustering_agree_with_a_direct_check():
-    probs = _probabilities(n_chain=2, n_draw=5, n_penguin=8, n_cluster=3, seed=4)
+def test_partners_on_real_co_clustering_agree_with_a_direct_check(random_probabilities):
+    probs = random_probabilities(n_chain=2, n_draw=5, n_penguin=8, n_cluster=3, seed=4, concentration=0.5)
     together = co_clustering(probs)
     species = pd.Series(list("aabbbccc"), index=together.index)
     got = partners_match_species(together, species)

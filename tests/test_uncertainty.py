@@ -9,21 +9,6 @@ from penguin_utils.assign import draw_probabilities
 from penguin_utils.uncertainty import co_clustering, misassigned_per_draw, one_hot, sample_labels
 
 
-def _random_probabilities(n_chain=2, n_draw=3, n_penguin=7, n_cluster=3, seed=0):
-    rng = np.random.default_rng(seed)
-    p = rng.dirichlet(np.full(n_cluster, 0.7), size=(n_chain, n_draw, n_penguin))
-    return xr.DataArray(
-        p,
-        dims=("chain", "draw", "penguin", "cluster"),
-        coords={
-            "chain": np.arange(n_chain),
-            "draw": np.arange(n_draw),
-            "penguin": np.arange(10, 10 + n_penguin),
-            "cluster": np.arange(n_cluster),
-        },
-    )
-
-
 def test_co_clustering_of_a_posterior_matches_scipy_densities(X):
     idata = random_posterior(n_chain=2, n_draw=2, seed=5)
     sub = X.iloc[:25]
@@ -49,8 +34,8 @@ def test_co_clustering_of_a_posterior_matches_scipy_densities(X):
     np.testing.assert_array_equal(got.index, sub.index)
 
 
-def test_co_clustering_matches_a_loop_over_draws_and_pairs():
-    probs = _random_probabilities(seed=1)
+def test_co_clustering_matches_a_loop_over_draws_and_pairs(random_probabilities):
+    probs = random_probabilities(seed=1)
     got = co_clustering(probs)
     p = probs.values
     n = p.shape[2]
@@ -66,8 +51,8 @@ def test_co_clustering_matches_a_loop_over_draws_and_pairs():
     np.testing.assert_array_equal(got.columns, probs["penguin"].values)
 
 
-def test_co_clustering_ignores_relabelling_within_any_draw():
-    probs = _random_probabilities(n_draw=4, seed=2)
+def test_co_clustering_ignores_relabelling_within_any_draw(random_probabilities):
+    probs = random_probabilities(n_draw=4, seed=2)
     shuffled = probs.values.copy()
     rng = np.random.default_rng(0)
     for c in range(shuffled.shape[0]):
@@ -76,10 +61,10 @@ def test_co_clustering_ignores_relabelling_within_any_draw():
     np.testing.assert_allclose(co_clustering(probs.copy(data=shuffled)).to_numpy(), co_clustering(probs).to_numpy())
 
 
-def test_co_clustering_of_sampled_labels_approaches_the_exact_value():
-    probs = _random_probabilities(n_chain=1, n_draw=2, n_penguin=5, seed=3)
+def test_co_clustering_of_sampled_labels_approaches_the_exact_value(random_probabilities):
+    probs = random_probabilities(n_chain=1, n_draw=2, n_penguin=5, seed=3)
     # many label draws per parameter draw: repeat the parameter draws along 'draw'
-    many = xr.concat([probs] * 20000, dim="draw").assign_coords(draw=np.arange(40000))
+    many = probs.isel(draw=np.tile(np.arange(2), 20000)).assign_coords(draw=np.arange(40000))
     labels = sample_labels(many, random_seed=4)
     from_labels = co_clustering(one_hot(labels, probs["cluster"].values))
     np.testing.assert_allclose(from_labels.to_numpy(), co_clustering(probs).to_numpy(), atol=0.015)
@@ -130,8 +115,8 @@ def test_misassigned_per_draw_agrees_with_species_agreement(penguins):
     assert misassigned_per_draw(labels, species, result["mapping"]).item() == result["misassigned"]
 
 
-def test_bad_inputs_say_what_is_wrong():
-    probs = _random_probabilities()
+def test_bad_inputs_say_what_is_wrong(random_probabilities):
+    probs = random_probabilities()
     with pytest.raises(TypeError, match="draw_probabilities"):
         co_clustering(probs.values)
     with pytest.raises(ValueError, match="sum to 1 over 'cluster'"):
