@@ -16,6 +16,7 @@ Run: ``.venv/bin/python benchmarks/cli_assign_speed.py`` (writes benchmarks/cli_
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of the 10 000-penguin case")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()  # other jobs on the machine slow every row; say how busy it was
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fit = args.fit
@@ -152,7 +154,9 @@ def main() -> None:
         "are one partition, assigned with pandas alone in one row range per thread; the million are Dask "
         "partitions of at most 4 MB (as many as a multiple of the threads) assigned by one thread per core "
         "in one process. Peak memory and CPU time (user + system) are the whole process tree's.\n"
-        f"Machine: {machine()}.\n\n{table}\n"
+        f"Machine: {machine()}; load average {load_before[0]:.2f} before the runs, {os.getloadavg()[0]:.2f} "
+        "after (1-minute averages: they count these runs and whatever else ran on the machine).\n\n"
+        f"{table}\n"
     )
     print(text)
     (HERE / "cli_assign_results.md").write_text(text)

@@ -5,7 +5,7 @@ The sampler's likelihood (:func:`fused_logp` and its gradient, behind
 and normalises with :func:`_normalise`; assignment (:func:`over_draws`, behind
 :mod:`penguin_utils.assign`, all chains and draws at once) does the same arithmetic with
 up to 4 features' residuals in registers (:func:`_unrolled_logdensity`) and normalises in
-one pass per cluster. tests/test_kernels.py holds both to SciPy.  Every innermost loop runs
+one pass per cluster (tests/test_kernels.py holds it to SciPy).  Every innermost loop runs
 over penguins so that it vectorises (exp included, see :func:`_exp_le0`).  This module
 imports only NumPy, Numba and ``math``: the command-line path (load a fit, scale, assign)
 must not pay for importing PyMC or PyTensor.  Numba caches the compiled kernels on disk
