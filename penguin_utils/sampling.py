@@ -21,6 +21,7 @@ import pandas as pd
 import pymc as pm
 from threadpoolctl import threadpool_limits
 
+from penguin_utils._compile_cache import WRAPPER_NAMES, Uncacheable, cached_nutpie_wrappers
 from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 
@@ -39,20 +40,21 @@ def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
 
 # nutpie's wrappers around a model's compiled log-density and its expansion to the traced
 # variables (nutpie.compile_pymc, numba library names).
-_NUTPIE_WRAPPERS = ("_make_c_logp_func.", "_make_c_expand_func.")
+_NUTPIE_WRAPPERS = ("_make_c_logp_func.", "_make_c_expand_func.", *WRAPPER_NAMES)
 
 
 @contextmanager
 def _link_nutpie_wrappers_cheaply() -> Iterator[None]:
     """Skip the second -O3 pass over the code nutpie's wrappers link in.
 
-    nutpie wraps each model's density in a Numba ``cfunc``. Numba cannot cache that
-    wrapper, and on finalising it links in the IR of every function the density calls,
-    already optimised when each was compiled, and runs LLVM's module passes over the whole
-    again: 4 s of chapter 3's 16 s compile, in every process. Here only those two wrapper
-    libraries are optimised at level 0; every function they call keeps its own -O3 code
-    and the machine code is still generated at -O3, so the draws are identical. Should
-    Numba's internals change, the patch is skipped and compiling is merely slower.
+    nutpie wraps each model's density in a Numba ``cfunc`` (here the cacheable copies from
+    :mod:`penguin_utils._compile_cache`). Compiling a wrapper links in the IR of every
+    function the density calls, already optimised when each was compiled, and runs LLVM's
+    module passes over the whole again: 4 s of chapter 3's 16 s compile whenever the
+    wrapper is not on disk. Here only the wrapper libraries are optimised at level 0;
+    every function they call keeps its own -O3 code and the machine code is still
+    generated at -O3, so the draws are identical. Should Numba's internals change, the
+    patch is skipped and compiling is merely slower.
     """
     from numba.core import codegen, config
 
@@ -82,8 +84,10 @@ def _link_nutpie_wrappers_cheaply() -> Iterator[None]:
 def compile_mixture(model: pm.Model, initial_point: dict):
     """Compile a mixture model for nutpie, starting its chains at ``initial_point``.
 
-    Compilation takes tens of seconds the first time (Numba caches the pieces on disk, so
-    later processes are quicker); keep the result to sample several times.
+    Compilation takes tens of seconds the first time; Numba caches the compiled code on
+    disk, nutpie's C wrappers included (:mod:`penguin_utils._compile_cache`), so later
+    processes only rebuild PyTensor's graphs (about 4 s for chapter 3's model). Keep the
+    result to sample several times.
 
     Parameters
     ----------
@@ -102,8 +106,14 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     import nutpie
 
     _check_initial_point(model, initial_point)
+    options = {"backend": "numba", "initial_points": initial_point, "jitter_rvs": set()}
+    try:
+        with _link_nutpie_wrappers_cheaply(), cached_nutpie_wrappers() as cache:
+            return nutpie.compile_pymc_model(model, **options, **cache)
+    except Uncacheable:
+        pass
     with _link_nutpie_wrappers_cheaply():
-        return nutpie.compile_pymc_model(model, backend="numba", initial_points=initial_point, jitter_rvs=set())
+        return nutpie.compile_pymc_model(model, **options)
 
 
 def sample_mixture(

@@ -100,3 +100,69 @@ def test_cheap_wrapper_link_gives_the_same_draws_and_touches_only_nutpie_wrapper
     cheap_ones = [name for name, level in optimised if level == 0]
     assert len(cheap_ones) == 2 and all(name.startswith(sampling._NUTPIE_WRAPPERS) for name in cheap_ones)
     assert int(config.OPT) == level
+
+
+def test_cached_wrappers_give_the_same_draws_as_nutpies_own(model, compiled_mixture, X):
+    import nutpie
+
+    from penguin_utils import sampling
+    from penguin_utils._compile_cache import WRAPPER_NAMES
+
+    # compile_mixture's wrappers are the module's, with Numba's disk cache switched on.
+    wrappers = (compiled_mixture.compiled_logp_func, compiled_mixture.compiled_expand_func)
+    assert tuple(w.__name__ for w in wrappers) == WRAPPER_NAMES
+    assert all(type(w._cache).__name__ == "FunctionCache" for w in wrappers)
+    with sampling._link_nutpie_wrappers_cheaply():
+        own = nutpie.compile_pymc_model(model, backend="numba", initial_points=em_initial_point(X), jitter_rvs=set())
+    assert own.compiled_logp_func.__name__ == "logp_numba"
+    runs = [sample_mixture(c, tune=100, draws=100, chains=2, random_seed=5) for c in (compiled_mixture, own)]
+    assert set(runs[0].posterior.data_vars) == set(runs[1].posterior.data_vars) >= {"w", "mu"}
+    for name in runs[0].posterior.data_vars:
+        np.testing.assert_array_equal(runs[0].posterior[name], runs[1].posterior[name])
+    for name in ("logp", "step_size", "n_steps"):
+        np.testing.assert_array_equal(runs[0].sample_stats[name], runs[1].sample_stats[name])
+
+
+# Compiles a tiny model with the observations given on the command line and prints whether
+# the log-density wrapper came from the disk cache, its log density and gradient at a
+# point, and PyMC's own for the same point (a separately compiled PyTensor function).
+_TINY = """
+import json, sys, ctypes
+import numpy as np, pymc as pm
+from penguin_utils.sampling import compile_mixture
+
+with pm.Model() as tiny:
+    sd = pm.HalfNormal("sd")
+    pm.Normal("x", 0.0, sd, observed=np.array(json.loads(sys.argv[1])))
+compiled = compile_mixture(tiny, {"sd": np.array(1.0)})
+f = compiled.compiled_logp_func
+x, grad, logp = np.array([0.4]), np.zeros(1), np.zeros(())
+p = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+code = f.ctypes(1, p(x), p(grad), p(logp), compiled.user_data.ctypes.data)
+point = {"sd_log__": x[0]}
+print(json.dumps({"hits": f.cache_hits, "code": code, "logp": float(logp), "grad": float(grad[0]),
+                  "pymc_logp": float(tiny.compile_logp()(point)), "pymc_grad": float(tiny.compile_dlogp()(point)[0])}))
+"""
+
+
+def test_second_process_loads_the_wrappers_and_a_changed_model_misses(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={tmp_path / 'pytensor'}", NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run(observed):
+        out = subprocess.run(
+            [sys.executable, "-c", _TINY, json.dumps(observed)], env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second, changed = run([0.3, -1.2, 2.0]), run([0.3, -1.2, 2.0]), run([0.3, -1.2, 2.5])
+    assert [first["hits"], second["hits"], changed["hits"]] == [0, 1, 0]
+    for result in (first, second, changed):
+        assert result["code"] == 0
+        np.testing.assert_allclose(result["logp"], result["pymc_logp"], rtol=1e-12)
+        np.testing.assert_allclose(result["grad"], result["pymc_grad"], rtol=1e-12)
+    assert second["logp"] == first["logp"] and changed["logp"] != first["logp"]
