@@ -145,7 +145,7 @@ def book_fit(X, scaler):
 @pytest.fixture(scope="session")
 def compiled_mixture(X):
     """The book's fused K = 3 model compiled for nutpie, started at the EM solution: compiled
-    once per session (each compilation costs seconds that no cache saves: nutpie's cfunc)."""
+    once per session (even with warm caches, each compilation spends seconds rewriting the graph)."""
     from penguin_utils.models import build_mixture_model, em_initial_point
     from penguin_utils.sampling import compile_mixture
 
