@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from penguin_utils.assign import assign_clusters
+from penguin_utils.csv_output import write_csv
 from penguin_utils.data import FEATURES
 from penguin_utils.io import atomic_write
 from penguin_utils.posterior import MixtureDraws
@@ -425,7 +426,8 @@ def assign_table(
         if small:
             result = assigner(_read_whole(table))
             done = _checked(table, *_flagged(result))
-            result.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+            write_csv(result, sys.stdout.buffer)
             return done
         return _run_dask(assigner, None, kind, scheduler, workers, blocksize, progress)
     with atomic_write(out, overwrite=overwrite, inputs=[table.path], folder=kind == "parquet") as tmp:
@@ -436,7 +438,8 @@ def assign_table(
         if kind == "parquet":
             result.to_parquet(tmp / "part.000000.parquet", index=False)
         else:
-            result.to_csv(tmp, index=False)
+            with open(tmp, "wb") as fh:
+                write_csv(result, fh)
         return done
 
 
@@ -488,7 +491,8 @@ class _PartWriter:
         if self.kind == "parquet":  # zero-padded: readers list the parts in name order
             result.to_parquet(Path(self.folder) / f"part.{number:06d}.parquet", index=False)
         else:
-            result.to_csv(Path(self.folder) / f"part.{number:06d}.csv", index=False, header=number == 0)
+            with open(Path(self.folder) / f"part.{number:06d}.csv", "wb") as fh:
+                write_csv(result, fh, header=number == 0)
         n_rows, missing = _flagged(result)
         return pd.DataFrame({"rows": [n_rows], "missing": [" ".join(map(str, missing))]})
 
