@@ -212,6 +212,8 @@ def main() -> None:
             print(row, flush=True)
         book = tmp / "book"
         shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("fits", "_build", ".ipynb_checkpoints"))
+        # chapters 11 and 12 read the other benchmarks' results (../benchmarks/*.csv)
+        shutil.copytree(HERE, tmp / "benchmarks", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         rows = []
         for name in args.only or chapters_in_order():
             for run in ("cold", "warm"):
