@@ -4,7 +4,8 @@ The mixture model is sampled with nutpie (NUTS in Rust, the model compiled to ma
 code with Numba); the categorical model with PyMC's compound step (NUTS for the
 continuous parameters, ``CategoricalGibbsMetropolis`` for the labels) on PyTensor's
 NUMBA backend, because the pip-installed C backend has no BLAS.
-Every chain starts from the same EM solution, and the chains are relabelled
+Every chain starts from the same EM solution (or, for a chapter that shows what
+dispersed starts do, from nutpie's default jittered ones), and the chains are relabelled
 afterwards with :func:`~penguin_utils.relabel.align_chains`.
 """
 
@@ -81,7 +82,7 @@ def _link_nutpie_wrappers_cheaply() -> Iterator[None]:
         library._optimize_final_module = original
 
 
-def compile_mixture(model: pm.Model, initial_point: dict):
+def compile_mixture(model: pm.Model, initial_point: dict | None):
     """Compile a mixture model for nutpie, starting its chains at ``initial_point``.
 
     Compilation takes tens of seconds the first time; Numba caches the compiled code on
@@ -93,11 +94,19 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     ----------
     model : pymc.Model
         From :func:`~penguin_utils.models.build_mixture_model`.
-    initial_point : dict
-        From :func:`~penguin_utils.models.em_initial_point`. Every chain starts exactly
+    initial_point : dict or None
+        From :func:`~penguin_utils.models.em_initial_point`: every chain starts exactly
         there, without nutpie's default jitter, so that all chains start with the same
         labelling and away from poor local modes; the chains still differ through their
-        random momenta.
+        random momenta. The book's fits do this.
+
+        None: nutpie's defaults, as ``nutpie.compile_pymc_model(model, backend="numba")``
+        gives them (same draws for the same seed): each chain starts at the model's default
+        point moved by a uniform (-1, 1) jitter of every unconstrained parameter, different
+        for every chain. That is for showing what dispersed starts do to a mixture (label
+        switching, chains stuck in other modes, chapter 9) while still loading the compiled
+        wrappers from the disk cache. Required, so that dispersed starts are never chosen
+        by leaving the argument out.
 
     Returns
     -------
@@ -105,8 +114,10 @@ def compile_mixture(model: pm.Model, initial_point: dict):
     """
     import nutpie
 
-    _check_initial_point(model, initial_point)
-    options = {"backend": "numba", "initial_points": initial_point, "jitter_rvs": set()}
+    options: dict = {"backend": "numba"}
+    if initial_point is not None:
+        _check_initial_point(model, initial_point)
+        options |= {"initial_points": initial_point, "jitter_rvs": set()}
     try:
         with _link_nutpie_wrappers_cheaply(), cached_nutpie_wrappers() as cache:
             return nutpie.compile_pymc_model(model, **options, **cache)

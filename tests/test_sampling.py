@@ -123,6 +123,37 @@ def test_cached_wrappers_give_the_same_draws_as_nutpies_own(model, compiled_mixt
         np.testing.assert_array_equal(runs[0].sample_stats[name], runs[1].sample_stats[name])
 
 
+def test_no_initial_point_gives_nutpies_jittered_starts_and_draws():
+    """initial_point=None: nutpie's own dispersed starts, through the cacheable wrappers."""
+    import nutpie
+    import pymc as pm
+
+    from penguin_utils._compile_cache import WRAPPER_NAMES
+
+    with pm.Model() as tiny:
+        mu = pm.Normal("mu", shape=2)
+        sd = pm.HalfNormal("sd")
+        pm.Normal("x", mu[0] - mu[1], sd, observed=np.array([0.3, -1.2, 2.0]))
+    dispersed = compile_mixture(tiny, initial_point=None)
+    assert dispersed.compiled_logp_func.__name__ == WRAPPER_NAMES[0]
+    own = nutpie.compile_pymc_model(tiny, backend="numba")
+
+    # The unjittered default point is 0 in every unconstrained coordinate, so each start is
+    # its jitter: inside (-1, 1), nowhere 0, different for every chain, and nutpie's own.
+    assert all(np.all(value == 0) for value in tiny.initial_point().values())
+    starts = np.array([dispersed.initial_point_func(seed) for seed in range(4)])
+    assert starts.shape == (4, 3)
+    assert np.all((np.abs(starts) > 0) & (np.abs(starts) < 1))
+    assert len({tuple(start) for start in starts}) == 4
+    np.testing.assert_array_equal(starts, [own.initial_point_func(seed) for seed in range(4)])
+
+    runs = [nutpie.sample(c, draws=50, tune=50, chains=2, seed=6, progress_bar=False) for c in (dispersed, own)]
+    for name in ("mu", "sd"):
+        np.testing.assert_array_equal(runs[0].posterior[name], runs[1].posterior[name])
+    first = runs[0].warmup_posterior["mu"].isel(draw=0).values
+    assert not np.allclose(first[0], first[1])  # the two chains set out from different points
+
+
 # Compiles a tiny model with the observations given on the command line and prints whether
 # the log-density wrapper came from the disk cache, its log density and gradient at a
 # point, and PyMC's own for the same point (a separately compiled PyTensor function).
