@@ -52,6 +52,8 @@ def test_a_header_that_needs_quotes_and_an_empty_frame():
     frame = pd.DataFrame({"Body Mass (g)": [3750.0], 'odd "name", here': ["x"]})
     assert written(frame) == pandas_bytes(frame)
     assert written(frame.iloc[:0]) == pandas_bytes(frame.iloc[:0]) == b'Body Mass (g),"odd ""name"", here"\n'
+    twice = pd.DataFrame([[0.5, "a"]], columns=["p", "p"])
+    assert written(twice) == pandas_bytes(twice) == b"p,p\n0.5,a\n"
 
 
 @pytest.mark.parametrize(
