@@ -41,9 +41,9 @@ def write_csv(frame: pd.DataFrame, sink: BinaryIO, *, header: bool = True) -> No
     header : bool
         Write the column names first.
     """
+    columns = [_as_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
     # pandas for the other kinds, and for one column (csv quotes an empty field alone on its line)
-    columns = [_as_text(frame.iloc[:, i]) for i in range(frame.shape[1])] if frame.shape[1] > 1 else [None]
-    if any(column is None for column in columns):
+    if len(columns) < 2 or any(column is None for column in columns):
         sink.write(frame.to_csv(index=False, header=header, lineterminator="\n").encode())
         return
     if header:
