@@ -1,6 +1,7 @@
 """The book's prose quotes no number a run produced unless it is glued (scripts/check_prose.py)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,20 @@ def check(*paths: Path) -> subprocess.CompletedProcess:
 def test_page_quotes_only_glued_numbers_and_fixed_facts(page):
     result = check(page)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[chapter.name for chapter in CHAPTERS])
+def test_chapter_states_its_running_time_from_the_run(chapter):
+    """The opening box quotes the chapter's own time, glued by its last code cell."""
+    cells = json.loads(chapter.read_text())["cells"]
+    opening = "".join(cells[0]["source"])
+    found = re.search(r"\{glue:text\}`(\w+):\.0f` s (?:when this page was built|in this build)", opening)
+    assert found, f"{chapter.name}: the opening box should give the running time, glued"
+    last = "".join([c for c in cells if c["cell_type"] == "code"][-1]["source"])
+    assert f'glue("{found[1]}", time.perf_counter() - chapter_start' in last
 
 
 def _chapter(path: Path, text: str) -> Path:
