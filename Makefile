@@ -46,10 +46,15 @@ book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 	@touch $(BOOK_STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-PYTEST_ARGS := tests book -m "not site" --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
+# The unit tests run on two workers, a test module per worker: while one compiles (one core)
+# the other gets the second core. The chapters then run one at a time, after the unit tests
+# have filled the compile caches: each chapter times itself, and the book quotes those times.
+UNIT_TEST_ARGS := tests -m "not site" -n 2 --dist loadfile -p no:cacheprovider --durations=10
+CHAPTER_TEST_ARGS := book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(UNIT_TEST_ARGS)
+	$(BIN)/python -m pytest $(CHAPTER_TEST_ARGS)
 
 # Needs Chromium and chromedriver from the system (apt-get install chromium chromium-driver).
 test-site: $(STAMP)  ## The built book in headless Chromium, offline; screenshots in _build/screenshots
@@ -64,7 +69,8 @@ test-latest:  ## The same tests against the newest allowed versions, in .venv-la
 	$(LATEST)/python -m pip install --quiet --upgrade pip
 	$(LATEST)/python -m pip install --quiet -e '.[book,test]'
 	@# tests/test_lock.py then reports, as a skip, which versions differ from the lock.
-	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(PYTEST_ARGS)
+	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(UNIT_TEST_ARGS)
+	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(CHAPTER_TEST_ARGS)
 
 lab: $(STAMP)  ## Open the chapters in JupyterLab
 	$(BIN)/jupyter lab book
