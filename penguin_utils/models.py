@@ -31,6 +31,7 @@ __all__ = [
     "build_mixture_model",
     "describe_model",
     "em_initial_point",
+    "sparse_initial_point",
 ]
 
 
@@ -303,6 +304,53 @@ def em_initial_point(
     point = {"w": gm.weights_[order], "mu": gm.means_[order]}
     for k, j in enumerate(order):
         point[f"chol_packed_{k}"] = np.linalg.cholesky(gm.covariances_[j])[rows, cols]
+    return point
+
+
+def sparse_initial_point(
+    X: pd.DataFrame | np.ndarray,
+    n_clusters: int,
+    n_occupied: int = 3,
+    *,
+    spare_weight: float = 0.03,
+    random_seed: int = 0,
+    features: Sequence[str] = FEATURES,
+) -> dict[str, np.ndarray]:
+    """Starting values for a mixture with more components than groups (chapter 15).
+
+    EM with ``n_clusters`` components and no prior to empty any of them would cut the
+    groups into ``n_clusters`` pieces. Instead the first ``n_occupied`` components start
+    at :func:`em_initial_point` with ``n_occupied`` clusters, their weights scaled by
+    ``1 - spare_weight``; the spare components share ``spare_weight`` equally and start
+    at the centre of the scaled data (means 0) with unit covariances. They hold weight at
+    the start, so the sampler is free to fill them or to drain them.
+
+    Returns
+    -------
+    dict
+        ``{"w": (n_clusters,), "mu": (n_clusters, feature), "chol_packed_k": (n_features * (n_features + 1) / 2,)}``
+        for ``k`` in ``range(n_clusters)``, as :func:`em_initial_point` gives them.
+    """
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
+    n_occupied = check_positive_int(n_occupied, "n_occupied")
+    if n_occupied >= n_clusters:
+        raise ValueError(
+            f"n_occupied={n_occupied} leaves no spare component of the n_clusters={n_clusters}; "
+            "give fewer occupied clusters, or use em_initial_point(X, n_clusters)."
+        )
+    if not 0 < spare_weight < 1:
+        raise ValueError(f"spare_weight is the spare components' share of the weight, in (0, 1); got {spare_weight!r}.")
+    em = em_initial_point(X, n_occupied, random_seed=random_seed, features=features)
+    n_spare = n_clusters - n_occupied
+    n_features = em["mu"].shape[1]
+    rows, cols = np.tril_indices(n_features)
+    unit = np.eye(n_features)[rows, cols]
+    point = {
+        "w": np.concatenate([(1 - spare_weight) * em["w"], np.full(n_spare, spare_weight / n_spare)]),
+        "mu": np.concatenate([em["mu"], np.zeros((n_spare, n_features))]),
+    }
+    for k in range(n_clusters):
+        point[f"chol_packed_{k}"] = em[f"chol_packed_{k}"] if k < n_occupied else unit.copy()
     return point
 
 

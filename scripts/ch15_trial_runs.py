@@ -16,12 +16,11 @@ Numba compiles for the host CPU.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from penguin_utils.assign import draw_probabilities, mixture_log_likelihood
 from penguin_utils.book import setup_chapter
-from penguin_utils.models import build_mixture_model, em_initial_point
+from penguin_utils.models import build_mixture_model, sparse_initial_point
 from penguin_utils.occupancy import (
     chain_co_clustering_gap,
     cluster_sizes,
@@ -35,27 +34,13 @@ N_CLUSTERS = 10
 RUNS = [("K = 3 start", 3, seed) for seed in (1, 2, 3, 4)] + [("K = 4 start", 4, 1)]
 
 
-def sparse_start(X: pd.DataFrame, n_em: int) -> dict:
-    """EM's ``n_em``-cluster solution plus spare components, as chapter 15 builds it."""
-    em = em_initial_point(X, n_em, random_seed=1)
-    spare = N_CLUSTERS - n_em
-    n_features = X.shape[1]
-    rows, cols = np.tril_indices(n_features)
-    start = {
-        "w": np.concatenate([0.97 * em["w"], np.full(spare, 0.03 / spare)]),
-        "mu": np.concatenate([em["mu"], np.zeros((spare, n_features))]),
-    }
-    for k in range(N_CLUSTERS):
-        start[f"chol_packed_{k}"] = em[f"chol_packed_{k}"] if k < n_em else np.eye(n_features)[rows, cols]
-    return start
-
-
 def main() -> None:
     penguins, _, X = setup_chapter()
     species, sex = penguins["species"], penguins["sex"]
     gentoos = X.index[species == "Gentoo"].to_numpy()
     model = build_mixture_model(X, N_CLUSTERS, priors={"dirichlet_alpha": 0.1, "sd_prior": "gamma"})
-    compiled = {n_em: compile_mixture(model, sparse_start(X, n_em)) for n_em in {n for _, n, _ in RUNS}}
+    starts = {n_em: sparse_initial_point(X, N_CLUSTERS, n_em, random_seed=1) for _, n_em, _ in RUNS}
+    compiled = {n_em: compile_mixture(model, start) for n_em, start in starts.items()}
     for name, n_em, seed in RUNS:
         idata = sample_mixture(compiled[n_em], tune=1000, draws=300, random_seed=seed)
         probs = draw_probabilities(idata, X)

@@ -11,6 +11,7 @@ from penguin_utils.models import (
     build_mixture_model,
     describe_model,
     em_initial_point,
+    sparse_initial_point,
 )
 
 #: Values only: PyTensor's Python implementations, no C or Numba compilation (which the
@@ -172,6 +173,37 @@ def test_em_initial_point_is_ordered_and_reproducible(X):
     assert np.all(np.diff(a["mu"][:, 0]) > 0)
     np.testing.assert_allclose(a["w"].sum(), 1)
     assert a["chol_packed_0"].shape == (10,)
+
+
+def test_sparse_initial_point_is_em_plus_spare_components_at_the_centre(X):
+    point = sparse_initial_point(X, 10, 3, random_seed=1)
+    em3 = em_initial_point(X, 3, random_seed=1)
+    assert set(point) == {"w", "mu", *(f"chol_packed_{k}" for k in range(10))}
+    np.testing.assert_allclose(point["w"], [*(0.97 * em3["w"]), *[0.03 / 7] * 7], rtol=1e-15)
+    np.testing.assert_allclose(point["w"].sum(), 1, rtol=1e-15)
+    np.testing.assert_array_equal(point["mu"][:3], em3["mu"])
+    np.testing.assert_array_equal(point["mu"][3:], 0)
+    for k in range(3):
+        np.testing.assert_array_equal(point[f"chol_packed_{k}"], em3[f"chol_packed_{k}"])
+    rows, cols = np.tril_indices(4)
+    for k in range(3, 10):
+        chol = np.zeros((4, 4))
+        chol[rows, cols] = point[f"chol_packed_{k}"]
+        np.testing.assert_array_equal(chol @ chol.T, np.eye(4))
+    # the point is one of the model's: finite log-density, nothing missing
+    model = build_mixture_model(X, 10, priors={"dirichlet_alpha": 0.1, "sd_prior": "gamma"})
+    # per variable: the Python implementation of a 34-term sum exceeds NumPy's 32 ufunc inputs
+    logps = model.compile_logp(jacobian=False, sum=False, mode=MODE)(_transformed_point(model, point))
+    assert len(logps) == 13 and all(np.isfinite(logp).all() for logp in logps)
+
+
+def test_sparse_initial_point_refuses_a_start_without_spare_components(X):
+    with pytest.raises(ValueError, match="no spare component"):
+        sparse_initial_point(X, 3, 3)
+    with pytest.raises(ValueError, match="spare_weight"):
+        sparse_initial_point(X, 10, 3, spare_weight=1.0)
+    with pytest.raises(ValueError, match="n_clusters must be a positive integer"):
+        sparse_initial_point(X, 0)
 
 
 def test_describe_model_lists_every_variable(models):
