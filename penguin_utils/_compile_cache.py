@@ -10,8 +10,8 @@ warm caches, 3 s of it for the message of the shape-mismatch error in ``out[...]
 Here the same two wrappers are written as module-level source, with the functions they
 call as globals, and registered with PyTensor's Numba cache locator under a key: a hash
 of PyTensor's own cache key for the wrapped function (which covers its rewritten graph),
-everything else the generated code depends on (dimensions, the shared-data layout and
-values, the wrapper source) and the library versions. The cache entry lives in PyTensor's
+everything else the generated code depends on (dimensions, the shared data's types, the
+wrapper source) and the library versions. The cache entry lives in PyTensor's
 Numba cache folder (``base_compiledir/numba``). When anything in the key changes the key
 changes, so a stale entry is never loaded; when PyTensor gives the wrapped function no
 key (a graph it cannot cache), the model is compiled with nutpie's own wrappers.
@@ -94,12 +94,14 @@ def _cache_key(inner_key: str, src: str, env_names, sizes, user_data, shared_nam
         pytensor.config.numba__fastmath,
     ):
         hasher.update(repr(part).encode())
-    # nutpie's extraction function compiles the shared arrays in as constants (their
-    # values are replaced at run time, but the key stays exact).
+    # nutpie's extraction function compiles the shared arrays in as constants, then replaces
+    # every one of them, shape included, by the array passed at run time: only their types
+    # (dtype, dimensions, memory layout) reach the machine code. Leaving the values and shapes
+    # out lets a model on other data (a training split, a user's file) load these wrappers.
     for name in sorted(shared_data):
-        value = np.ascontiguousarray(shared_data[name])
-        hasher.update(repr((name, value.dtype.str, value.shape)).encode())
-        hasher.update(value.tobytes())
+        value = np.asarray(shared_data[name])
+        layout = (value.flags.c_contiguous, value.flags.f_contiguous)
+        hasher.update(repr((name, value.dtype.str, value.ndim, layout)).encode())
     return hasher.hexdigest()
 
 

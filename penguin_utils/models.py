@@ -26,6 +26,7 @@ from penguin_utils.data import FEATURES
 from penguin_utils.mixture_logp import mvnormal_mixture_logp
 
 __all__ = [
+    "DATA_NAME",
     "PriorSettings",
     "build_categorical_model",
     "build_mixture_model",
@@ -33,6 +34,9 @@ __all__ = [
     "em_initial_point",
     "sparse_initial_point",
 ]
+
+#: Name of the ``pm.Data`` holding the measurements in :func:`build_mixture_model`'s models.
+DATA_NAME = "x_obs"
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def build_mixture_model(
     features: Sequence[str] = FEATURES,
     fused_logp: bool = True,
     ordered: str | None = None,
-    data_name: str | None = None,
+    data_name: str = DATA_NAME,
 ) -> pm.Model:
     """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
 
@@ -210,19 +214,23 @@ def build_mixture_model(
         ``ordered`` transform, chapter 9). ``mu`` then becomes a deterministic built from
         the free ``mu_<feature>`` (cluster) and ``mu_other`` (cluster, other_feature),
         with the same Normal prior on every mean.
+    data_name : str, default ``DATA_NAME`` ("x_obs")
+        Name of the ``pm.Data`` that holds ``X``. The compiled model can be given other
+        data with nutpie's ``with_data`` (chapters 7 and 16), and a model built on other
+        penguins compiles to the same code, which later fits load from the cache.
 
     Returns
     -------
     pymc.Model
         Free variables ``w``, ``mu``, ``chol_packed_{k}``; deterministic ``chol``;
-        observed ``x`` (penguin, feature); with ``data_name``, that ``pm.Data``.
+        data ``data_name`` and observed ``x``, both (penguin, feature).
     """
     values, index = check_scaled(X, features)
     n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors, ordered)
-        observed = values if data_name is None else pm.Data(data_name, values, dims=("penguin", "feature"))
+        observed = pm.Data(data_name, values, dims=("penguin", "feature"))
         if fused_logp:
             pm.CustomDist(
                 "x",

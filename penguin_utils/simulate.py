@@ -8,8 +8,8 @@ often the 94 % posterior interval of each parameter holds its true value
 means, standard deviations and correlations (:func:`mixture_parameters`), not as Cholesky
 factors.
 
-The data sets are fitted with one compiled model: the book's model with its measurements
-in ``pm.Data`` (``build_mixture_model(X, data_name=DATA_NAME)``), and
+The data sets are fitted with one compiled model: the book's model, whose measurements are
+in ``pm.Data`` (``build_mixture_model(X)``, named :data:`~penguin_utils.models.DATA_NAME`), and
 :func:`with_dataset` gives nutpie's compiled model another data set and that data set's EM
 start without compiling again.
 """
@@ -25,7 +25,7 @@ import pymc as pm
 
 from penguin_utils._validation import check_positive_int, check_scaled
 from penguin_utils.data import FEATURES
-from penguin_utils.models import em_initial_point
+from penguin_utils.models import DATA_NAME, em_initial_point
 
 __all__ = [
     "DATA_NAME",
@@ -36,9 +36,6 @@ __all__ = [
     "simulate_mixture",
     "with_dataset",
 ]
-
-#: Name of the ``pm.Data`` holding the measurements: ``build_mixture_model(X, data_name=DATA_NAME)``.
-DATA_NAME = "x_obs"
 
 
 def _check_mixture(w, mu, chol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -245,7 +242,7 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
     compiled : nutpie.CompiledModel
         :func:`~penguin_utils.sampling.compile_mixture` of ``model``.
     model : pymc.Model
-        From ``build_mixture_model(X, data_name=DATA_NAME)``.
+        From ``build_mixture_model(X)``.
     X : DataFrame or ndarray, shape (n_penguins, n_features)
         Scaled measurements, as many penguins as the model was built with.
     random_seed : int, default 0
@@ -263,7 +260,7 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
     if DATA_NAME not in model.named_vars:
         raise ValueError(
             f"model has no pm.Data named {DATA_NAME!r}; build it with "
-            "build_mixture_model(X, data_name=DATA_NAME), whose data nutpie can swap."
+            "build_mixture_model(X), whose data nutpie can swap."
         )
     features = list(model.coords["feature"])
     values, _ = check_scaled(X, features)

@@ -18,7 +18,6 @@ import pytest
 
 from penguin_utils.models import build_categorical_model, build_mixture_model
 from penguin_utils.sex import build_sex_mixture_model
-from penguin_utils.simulate import DATA_NAME
 
 # Every test here compiles a PyMC model.
 pytestmark = pytest.mark.slow
@@ -84,7 +83,7 @@ def _points(model: pm.Model, n_points: int = 4, seed: int = 0) -> list[dict]:
     ("chapter", "builder"),
     [
         ("02_categorical.ipynb", lambda X: build_categorical_model(X)),
-        ("16_simulation_check.ipynb", lambda X: build_mixture_model(X, data_name=DATA_NAME)),
+        ("16_simulation_check.ipynb", lambda X: build_mixture_model(X)),
     ],
     ids=["chapter-2-categorical", "chapter-16-simulation"],
 )

@@ -164,7 +164,10 @@ from penguin_utils.sampling import compile_mixture
 
 with pm.Model() as tiny:
     sd = pm.HalfNormal("sd")
-    pm.Normal("x", 0.0, sd, observed=np.array(json.loads(sys.argv[1])))
+    observed = np.array(json.loads(sys.argv[1]))
+    if sys.argv[2] == "data":
+        observed = pm.Data("x_obs", observed)
+    pm.Normal("x", 0.0, sd, observed=observed)
 compiled = compile_mixture(tiny, {"sd": np.array(1.0)})
 f = compiled.compiled_logp_func
 x, grad, logp = np.array([0.4]), np.zeros(1), np.zeros(())
@@ -184,16 +187,24 @@ def test_second_process_loads_the_wrappers_and_a_changed_model_misses(tmp_path):
 
     env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={tmp_path / 'pytensor'}", NUMBA_CACHE_DIR=str(tmp_path))
 
-    def run(observed):
+    def run(observed, kind="constant"):
         out = subprocess.run(
-            [sys.executable, "-c", _TINY, json.dumps(observed)], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", _TINY, json.dumps(observed), kind],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     first, second, changed = run([0.3, -1.2, 2.0]), run([0.3, -1.2, 2.0]), run([0.3, -1.2, 2.5])
-    assert [first["hits"], second["hits"], changed["hits"]] == [0, 1, 0]
-    for result in (first, second, changed):
+    # Data in a pm.Data reaches the wrappers at run time: other values and another length
+    # load the same wrappers, and the density is that of the new data.
+    data, other_data = run([0.3, -1.2, 2.0], "data"), run([0.3, -1.2, 2.5, 0.7], "data")
+    assert [first["hits"], second["hits"], changed["hits"], data["hits"], other_data["hits"]] == [0, 1, 0, 0, 1]
+    for result in (first, second, changed, data, other_data):
         assert result["code"] == 0
         np.testing.assert_allclose(result["logp"], result["pymc_logp"], rtol=1e-12)
         np.testing.assert_allclose(result["grad"], result["pymc_grad"], rtol=1e-12)
     assert second["logp"] == first["logp"] and changed["logp"] != first["logp"]
+    assert data["logp"] == first["logp"] and other_data["logp"] != data["logp"]
