@@ -189,7 +189,6 @@ def build_mixture_model(
     features: Sequence[str] = FEATURES,
     fused_logp: bool = True,
     ordered: str | None = None,
-    data_name: str = DATA_NAME,
 ) -> pm.Model:
     """Gaussian mixture with the cluster label summed out (``pm.Mixture``).
 
@@ -214,23 +213,22 @@ def build_mixture_model(
         ``ordered`` transform, chapter 9). ``mu`` then becomes a deterministic built from
         the free ``mu_<feature>`` (cluster) and ``mu_other`` (cluster, other_feature),
         with the same Normal prior on every mean.
-    data_name : str, default ``DATA_NAME`` ("x_obs")
-        Name of the ``pm.Data`` that holds ``X``. The compiled model can be given other
-        data with nutpie's ``with_data`` (chapters 7 and 16), and a model built on other
-        penguins compiles to the same code, which later fits load from the cache.
 
     Returns
     -------
     pymc.Model
         Free variables ``w``, ``mu``, ``chol_packed_{k}``; deterministic ``chol``;
-        data ``data_name`` and observed ``x``, both (penguin, feature).
+        data :data:`DATA_NAME` and observed ``x``, both (penguin, feature). Holding ``X``
+        in ``pm.Data`` lets nutpie's ``with_data`` give the compiled model other data
+        (chapters 7 and 16), and a model built on other penguins compiles to the same
+        code, which later fits load from the cache.
     """
     values, index = check_scaled(X, features)
     n_clusters = check_positive_int(n_clusters, "n_clusters", at_most=len(values), of="penguins in X")
     priors = PriorSettings.coerce(priors)
     with pm.Model(coords=_coords(index, n_clusters, features)) as model:
         w, mu, chols, chol = _cluster_priors(n_clusters, len(features), priors, ordered)
-        observed = pm.Data(data_name, values, dims=("penguin", "feature"))
+        observed = pm.Data(DATA_NAME, values, dims=("penguin", "feature"))
         if fused_logp:
             pm.CustomDist(
                 "x",
