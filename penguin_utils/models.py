@@ -367,24 +367,31 @@ def describe_model(model: pm.Model) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per variable, indexed by name, with its ``role`` (free, deterministic,
-        observed), ``distribution`` and ``dims`` (or the shape, for variables without dims).
+        observed, data: the ``pm.Data`` the observed values come from), ``distribution`` and
+        ``dims`` (or the shape, for variables without dims).
     """
     start = model.initial_point()
     rows = []
-    roles = [("free", model.free_RVs), ("deterministic", model.deterministics), ("observed", model.observed_RVs)]
+    roles = [
+        ("free", model.free_RVs),
+        ("deterministic", model.deterministics),
+        ("observed", model.observed_RVs),
+        ("data", model.data_vars),
+    ]
     for role, variables in roles:
         for var in variables:
             dims = model.named_vars_to_dims.get(var.name)
             if dims:
                 layout = "(" + ", ".join(f"{d}={len(model.coords[d])}" for d in dims) + ")"
+            elif role == "data":
+                layout = str(tuple(int(n) for n in var.shape.eval()))
             else:
                 layout = str(start[model.rvs_to_values[var].name].shape)
-            op = var.owner.op
             rows.append(
                 {
                     "variable": var.name,
                     "role": role,
-                    "distribution": "" if role == "deterministic" else _distribution_name(op),
+                    "distribution": _distribution_name(var.owner.op) if role in ("free", "observed") else "",
                     "dims": layout,
                 }
             )

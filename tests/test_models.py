@@ -6,6 +6,7 @@ from pymc.initial_point import make_initial_point_fn
 
 from penguin_utils.data import FEATURES
 from penguin_utils.models import (
+    DATA_NAME,
     PriorSettings,
     build_categorical_model,
     build_mixture_model,
@@ -214,4 +215,9 @@ def test_describe_model_lists_every_variable(models):
     assert table.loc["chol", "role"] == "deterministic"
     assert table.loc["x", "dims"] == "(penguin=342, feature=4)"
     assert table.loc["chol_packed_0", "dims"] == "(10,)"
-    assert "z" not in describe_model(mixture).index
+    mixture_table = describe_model(mixture)
+    assert "z" not in mixture_table.index
+    # the measurements the observed x comes from, in pm.Data that nutpie can swap
+    assert mixture_table.loc[DATA_NAME, "role"] == "data" and mixture_table.loc[DATA_NAME, "distribution"] == ""
+    assert mixture_table.loc[DATA_NAME, "dims"] == "(penguin=342, feature=4)"
+    assert DATA_NAME not in table.index  # the categorical model takes its values as constants
