@@ -10,6 +10,7 @@ from penguin_utils.evaluate import species_agreement
 from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
+from penguin_utils.simulate import DATA_NAME, with_dataset
 
 # Every test here compiles or samples a PyMC model.
 pytestmark = pytest.mark.slow
@@ -53,6 +54,22 @@ def test_chains_started_with_other_labels_are_aligned(model, compiled_mixture, X
     means = aligned.posterior["mu"].mean("draw").values
     np.testing.assert_allclose(means[0], means[1], atol=0.2)
     assert az.rhat(aligned, var_names=["mu"]).to_array().max() < 1.1
+
+
+def test_with_dataset_swaps_the_data_and_the_start(model, compiled_mixture, X):
+    """simulate.with_dataset, here beside the other tests that sample the session's compiled
+    model: a model of its own would cost a compile of its own."""
+    shifted = X.to_numpy() + 3.0  # far from the data the model was compiled with
+    swapped = with_dataset(compiled_mixture, model, shifted, random_seed=0)
+    np.testing.assert_array_equal(swapped.shared_data[DATA_NAME], shifted)
+    np.testing.assert_array_equal(compiled_mixture.shared_data[DATA_NAME], X.to_numpy())  # the original is unchanged
+    start = em_initial_point(shifted)
+    n_w = 2  # w's simplex transform has K - 1 = 2 entries, then mu
+    np.testing.assert_allclose(swapped.initial_point_func(0)[n_w : n_w + 12], start["mu"].ravel())
+    fit = sample_mixture(swapped, tune=200, draws=100, chains=2, random_seed=0)
+    # the mixture's mean, sum_k w_k mu_k, is the shifted data's mean (3 units from the compiled data's)
+    mixture_mean = (fit.posterior["w"] * fit.posterior["mu"]).sum("cluster").mean(("chain", "draw"))
+    np.testing.assert_allclose(mixture_mean, shifted.mean(axis=0), atol=0.3)
 
 
 def test_categorical_sampler_runs_on_numba(X):

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from penguin_utils.data import FEATURES
-from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
+from penguin_utils.models import build_categorical_model, build_mixture_model
 from penguin_utils.simulate import (
     DATA_NAME,
     binomial_interval,
@@ -225,22 +225,3 @@ def test_with_dataset_refuses_other_models_and_sizes(X):
         with_dataset(None, build_categorical_model(X), X)
     with pytest.raises(ValueError, match="shape"):
         with_dataset(None, build_mixture_model(X), X.iloc[:100])
-
-
-@pytest.mark.slow
-def test_with_dataset_swaps_the_data_and_the_start(X, compiled_mixture):
-    from penguin_utils.sampling import sample_mixture
-
-    # the session's compiled book model: a model of its own would cost a compile of its own
-    model = build_mixture_model(X)
-    shifted = X.to_numpy() + 3.0  # far from the data the model was compiled with
-    swapped = with_dataset(compiled_mixture, model, shifted, random_seed=0)
-    np.testing.assert_array_equal(swapped.shared_data[DATA_NAME], shifted)
-    np.testing.assert_array_equal(compiled_mixture.shared_data[DATA_NAME], X.to_numpy())  # the original is unchanged
-    start = em_initial_point(shifted)
-    n_w = 2  # w's simplex transform has K - 1 = 2 entries, then mu
-    np.testing.assert_allclose(swapped.initial_point_func(0)[n_w : n_w + 12], start["mu"].ravel())
-    fit = sample_mixture(swapped, tune=200, draws=100, chains=2, random_seed=0)
-    # the mixture's mean, sum_k w_k mu_k, is the shifted data's mean (3 units from the compiled data's)
-    mixture_mean = (fit.posterior["w"] * fit.posterior["mu"]).sum("cluster").mean(("chain", "draw"))
-    np.testing.assert_allclose(mixture_mean, shifted.mean(axis=0), atol=0.3)
