@@ -7,10 +7,10 @@ import xarray as xr
 
 from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
-from penguin_utils.models import build_categorical_model, build_mixture_model, em_initial_point
+from penguin_utils.models import DATA_NAME, build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
-from penguin_utils.simulate import DATA_NAME, with_dataset
+from penguin_utils.simulate import with_dataset
 
 # Every test here compiles or samples a PyMC model.
 pytestmark = pytest.mark.slow
