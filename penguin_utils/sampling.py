@@ -26,7 +26,14 @@ from penguin_utils._compile_cache import WRAPPER_NAMES, Uncacheable, cached_nutp
 from penguin_utils.models import build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
 
-__all__ = ["compile_mixture", "convergence_summary", "fit_mixture", "sample_categorical", "sample_mixture"]
+__all__ = [
+    "compile_mixture",
+    "convergence_summary",
+    "fit_mixture",
+    "sample_categorical",
+    "sample_mixture",
+    "unconstrained_vector",
+]
 
 
 def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
@@ -125,6 +132,39 @@ def compile_mixture(model: pm.Model, initial_point: dict | None):
         pass
     with _link_nutpie_wrappers_cheaply():
         return nutpie.compile_pymc_model(model, **options)
+
+
+def unconstrained_vector(compiled, model: pm.Model, point: dict) -> np.ndarray:
+    """``point`` as the flat vector of unconstrained values that nutpie's compiled model takes.
+
+    nutpie's sampler moves, and its compiled log-density (``compiled_logp_func``) evaluates,
+    one vector: the free variables' transformed values, each flattened, joined in the order
+    of ``model.free_RVs``. It is also what ``initial_point_func`` returns.
+
+    Parameters
+    ----------
+    compiled : nutpie.CompiledModel
+        :func:`compile_mixture` of ``model``.
+    model : pymc.Model
+        From :func:`~penguin_utils.models.build_mixture_model`.
+    point : dict
+        Values of every free variable, on their own scale, as
+        :func:`~penguin_utils.models.em_initial_point` gives them.
+
+    Returns
+    -------
+    ndarray, shape (compiled.n_dim,)
+    """
+    from pymc.initial_point import make_initial_point_fn
+
+    _check_initial_point(model, point)
+    point_fn = make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(), return_transformed=True)
+    values = point_fn(0)
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    flat = np.concatenate([np.asarray(values[name], dtype=float).reshape(-1) for name in names])
+    if flat.size != compiled.n_dim or list(compiled.shape_info[0][: len(names)]) != names:
+        raise ValueError("compiled was not compiled from model: their parameters differ in size.")
+    return flat
 
 
 def sample_mixture(

@@ -26,6 +26,7 @@ import pymc as pm
 from penguin_utils._validation import check_positive_int, check_scaled
 from penguin_utils.data import FEATURES
 from penguin_utils.models import DATA_NAME, em_initial_point
+from penguin_utils.sampling import unconstrained_vector
 
 __all__ = [
     "DATA_NAME",
@@ -255,8 +256,6 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
         :func:`~penguin_utils.sampling.compile_mixture` does for the first data set, every
         chain starting exactly at the EM solution, without jitter. ``compiled`` is unchanged.
     """
-    from pymc.initial_point import make_initial_point_fn
-
     if DATA_NAME not in model.named_vars:
         raise ValueError(
             f"model has no pm.Data named {DATA_NAME!r}; build it with "
@@ -271,12 +270,6 @@ def with_dataset(compiled, model: pm.Model, X: pd.DataFrame | np.ndarray, *, ran
             "the size the model was built with."
         )
     start = em_initial_point(values, len(model.coords["cluster"]), random_seed=random_seed, features=features)
-    point_fn = make_initial_point_fn(model=model, overrides=start, jitter_rvs=set(), return_transformed=True)
-    point = point_fn(0)
-    # nutpie joins the free variables' unconstrained values in the model's order.
-    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
-    flat = np.concatenate([np.asarray(point[name], dtype=float).reshape(-1) for name in names])
-    if flat.size != compiled.n_dim or list(compiled.shape_info[0][: len(names)]) != names:
-        raise ValueError("compiled was not compiled from model: their parameters differ in size.")
+    flat = unconstrained_vector(compiled, model, start)
     # nutpie calls initial_point_func(seed) for every chain's start, in its unconstrained space.
     return dataclasses.replace(compiled.with_data(**{DATA_NAME: values}), initial_point_func=lambda seed: flat.copy())

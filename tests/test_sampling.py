@@ -9,7 +9,7 @@ from penguin_utils.assign import assign_clusters, label_frequencies
 from penguin_utils.evaluate import species_agreement
 from penguin_utils.models import DATA_NAME, build_categorical_model, build_mixture_model, em_initial_point
 from penguin_utils.relabel import align_chains
-from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture
+from penguin_utils.sampling import compile_mixture, sample_categorical, sample_mixture, unconstrained_vector
 from penguin_utils.simulate import with_dataset
 
 # Every test here compiles or samples a PyMC model.
@@ -70,6 +70,23 @@ def test_with_dataset_swaps_the_data_and_the_start(model, compiled_mixture, X):
     # the mixture's mean, sum_k w_k mu_k, is the shifted data's mean (3 units from the compiled data's)
     mixture_mean = (fit.posterior["w"] * fit.posterior["mu"]).sum("cluster").mean(("chain", "draw"))
     np.testing.assert_allclose(mixture_mean, shifted.mean(axis=0), atol=0.3)
+
+
+def test_unconstrained_vector_is_nutpies_own_start(model, compiled_mixture, X):
+    """The session's model was compiled to start every chain at the EM solution, unjittered."""
+    start = em_initial_point(X)
+    flat = unconstrained_vector(compiled_mixture, model, start)
+    np.testing.assert_allclose(flat, compiled_mixture.initial_point_func(0), rtol=1e-12)
+    moved = unconstrained_vector(compiled_mixture, model, {**start, "mu": start["mu"] + 1.0})
+    # mu has no transform and comes second, after w's K - 1 simplex coordinates
+    np.testing.assert_allclose(moved - flat, np.r_[np.zeros(2), np.ones(12), np.zeros(flat.size - 14)])
+
+
+def test_unconstrained_vector_refuses_another_model_or_point(model, compiled_mixture, X):
+    with pytest.raises(ValueError, match="not compiled from model"):
+        unconstrained_vector(compiled_mixture, build_mixture_model(X, 2), em_initial_point(X, 2))
+    with pytest.raises(ValueError, match="initial_point has the variables"):
+        unconstrained_vector(compiled_mixture, model, {"w": em_initial_point(X)["w"]})
 
 
 def test_categorical_sampler_runs_on_numba(X):
