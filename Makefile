@@ -46,10 +46,11 @@ book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 	@touch $(BOOK_STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-# The unit tests run on two workers, a test module per worker: while one compiles (one core)
-# the other gets the second core. The chapters then run one at a time, after the unit tests
-# have filled the compile caches: each chapter times itself, and the book quotes those times.
-UNIT_TEST_ARGS := tests -m "not site" -n 2 --dist loadfile -p no:cacheprovider --durations=10
+# The unit tests run on two workers, a test module per worker, the longest first
+# (tests/conftest.py): while one compiles (one core) the other gets the second core. The
+# chapters then run one at a time, after the unit tests have filled the compile caches: each
+# chapter times itself, and the book quotes those times.
+UNIT_TEST_ARGS := tests -m "not site" -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider --durations=10
 CHAPTER_TEST_ARGS := book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
