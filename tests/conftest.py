@@ -14,7 +14,6 @@ from scipy.stats import multivariate_normal
 from penguin_utils.data import FEATURES, load_penguins
 from penguin_utils.scaling import fit_scaler
 
-
 # `make test` gives each of its two workers a whole module at a time, in collection order
 # (--dist loadfile --no-loadscope-reorder). Started first, the longest modules do not end up
 # last on one worker while the other idles: cold-cache seconds measured in CI, longest first.
