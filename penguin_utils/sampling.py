@@ -36,12 +36,12 @@ __all__ = [
 ]
 
 
-def _check_initial_point(model: pm.Model, initial_point: dict) -> None:
+def _check_initial_point(model: pm.Model, initial_point: dict, name: str = "initial_point") -> None:
     expected = {rv.name for rv in model.free_RVs if rv.name != "z"}
     given = set(initial_point)
     if given != expected:
         raise ValueError(
-            f"initial_point has the variables {sorted(given)}, but the model needs {sorted(expected)}; "
+            f"{name} has the variables {sorted(given)}, but the model needs {sorted(expected)}; "
             "make it with penguin_utils.models.em_initial_point(X, n_clusters) using the model's n_clusters."
         )
 
@@ -157,7 +157,7 @@ def unconstrained_vector(compiled, model: pm.Model, point: dict) -> np.ndarray:
     """
     from pymc.initial_point import make_initial_point_fn
 
-    _check_initial_point(model, point)
+    _check_initial_point(model, point, "point")
     point_fn = make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(), return_transformed=True)
     values = point_fn(0)
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
