@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test test-site test-latest lock lab check learner benchmark clean
+.PHONY: book test test-site test-latest lock lab check precompile learner benchmark clean
 
 # The environment is installed from requirements.lock: the exact versions the book was built and
 # checked with. `make lock` rewrites the lock after pyproject.toml changed (keeping every pin that
@@ -40,8 +40,11 @@ newer = $(shell find $(BOOK_INPUTS) -type f -not -path '*/__pycache__/*' -newer 
 STALE_CACHE = $(if $(wildcard $(JUPYTER_CACHE)/global.db),$(call newer,$(JUPYTER_CACHE)/global.db))
 REBUILD_ALL = $(if $(wildcard $(BOOK_STAMP)),$(if $(call newer,$(BOOK_STAMP)),--all),--all)
 
+# Chapters compile their models one after another, on one core; with no executed chapters in
+# the cache, every one will run, so their models are first compiled on every core (precompile).
 book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 	$(if $(STALE_CACHE),rm -rf $(JUPYTER_CACHE))
+	$(if $(or $(STALE_CACHE),$(if $(wildcard $(JUPYTER_CACHE)/global.db),,none)),$(BIN)/python -m penguin_utils precompile)
 	$(BIN)/jupyter-book build . -W -n --keep-going $(REBUILD_ALL)
 	@touch $(BOOK_STAMP)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
@@ -49,12 +52,14 @@ book: $(STAMP)  ## Build the HTML book, every chapter executed, into _build/html
 # The unit tests run on two workers, a test module per worker, the longest first
 # (tests/conftest.py): while one compiles (one core) the other gets the second core. The
 # chapters then run one at a time, after the unit tests have filled the compile caches: each
-# chapter times itself, and the book quotes those times.
+# chapter times itself, and the book quotes those times. In between, the models the chapters
+# compile are compiled two at a time (penguin_utils/precompile.py), so the chapters load them.
 UNIT_TEST_ARGS := tests -m "not site" -n 2 --dist loadfile --no-loadscope-reorder -p no:cacheprovider --durations=10
 CHAPTER_TEST_ARGS := book --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=10
 
 test: $(STAMP)  ## Unit tests, then every chapter executed and checked with nbval
 	$(BIN)/python -m pytest $(UNIT_TEST_ARGS)
+	$(BIN)/python -m penguin_utils precompile
 	$(BIN)/python -m pytest $(CHAPTER_TEST_ARGS)
 
 # Needs Chromium and chromedriver from the system (apt-get install chromium chromium-driver).
@@ -71,6 +76,7 @@ test-latest:  ## The same tests against the newest allowed versions, in .venv-la
 	$(LATEST)/python -m pip install --quiet -e '.[book,test]'
 	@# tests/test_lock.py then reports, as a skip, which versions differ from the lock.
 	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(UNIT_TEST_ARGS)
+	$(LATEST)/python -m penguin_utils precompile
 	PATH=$(LATEST):$$PATH PENGUIN_MIXTURES_UNLOCKED=1 $(LATEST)/python -m pytest $(CHAPTER_TEST_ARGS)
 
 lab: $(STAMP)  ## Open the chapters in JupyterLab
@@ -78,6 +84,9 @@ lab: $(STAMP)  ## Open the chapters in JupyterLab
 
 check: $(STAMP)  ## Workshop setup check: versions, backend, data, cache; warms the compile caches
 	$(BIN)/python -m penguin_utils check
+
+precompile: $(STAMP)  ## Compile every chapter's models into the caches, on every core (minutes, once)
+	$(BIN)/python -m penguin_utils precompile
 
 learner: $(STAMP)  ## Copies of the chapters without solutions or outputs, in learner/ (not committed)
 	$(BIN)/python scripts/make_learner.py --out learner book/*.ipynb

@@ -1,4 +1,4 @@
-"""The penguin-utils command: fit the mixture model, assign new penguins, check a setup.
+"""The penguin-utils command: fit the mixture model, assign new penguins, check a setup, precompile the book.
 
 Parsing and dispatch only: fitting is :func:`penguin_utils.sampling.fit_mixture` and
 :func:`~penguin_utils.sampling.convergence_summary`, assigning :mod:`penguin_utils.streaming`,
@@ -44,7 +44,7 @@ def _mapping(text: str) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``penguin-utils`` and its three commands."""
+    """The argument parser of ``penguin-utils`` and its four commands."""
     from penguin_utils import __version__
 
     epilog = "Run 'penguin-utils COMMAND --help' for the options of a command."
@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check this machine's setup", description=_run_check.__doc__)
     check.add_argument("--no-warm", action="store_true", help="skip compiling and sampling the models")
     check.set_defaults(run=_run_check)
+
+    precompile = commands.add_parser(
+        "precompile", help="compile the chapters' models ahead of them", description=_run_precompile.__doc__
+    )
+    precompile.add_argument("models", nargs="*", metavar="MODEL", help="models to compile (default: all; see --list)")
+    precompile.add_argument("--jobs", type=positive, metavar="J", help="models compiled at once (default: CPUs)")
+    precompile.add_argument("--list", action="store_true", help="list the models and exit")
+    precompile.set_defaults(run=_run_precompile)
     return parser
 
 
@@ -197,3 +205,21 @@ def _run_check(args: argparse.Namespace) -> int:
     from penguin_utils.check import run_check
 
     return run_check(warm=not args.no_warm)
+
+
+def _run_precompile(args: argparse.Namespace) -> int:
+    """Compile the models the chapters sample into PyTensor's and Numba's on-disk caches, several at once, so that
+    the chapters load them in seconds: a first run of the book compiles them one after another on one core."""
+    from penguin_utils.precompile import BOOK_MODELS, precompile
+
+    if args.list:
+        print("\n".join(BOOK_MODELS))
+        return 0
+    unknown = [name for name in args.models if name not in BOOK_MODELS]
+    if unknown:
+        raise CommandError(f"no book model named {unknown[0]!r}; 'penguin-utils precompile --list' lists them")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    start = time.perf_counter()
+    seconds = precompile(args.models or None, jobs=args.jobs)
+    print(f"Compiled {len(seconds)} models in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""``penguin-utils precompile``: the chapters' models, built as the chapters build them, compiled ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+from test_cli import assert_one_line_error, run
+
+from penguin_utils.precompile import BOOK_MODELS, precompile
+from penguin_utils.sampling import _check_initial_point
+
+
+@pytest.mark.parametrize("name", list(BOOK_MODELS))
+def test_each_entry_builds_a_model_and_its_start(name, penguins, X):
+    model, initial_point = BOOK_MODELS[name](penguins, X)
+    assert isinstance(model, pm.Model)
+    assert model.rvs_to_values  # something to sample
+    assert not [rv for rv in model.free_RVs if rv.type.dtype.startswith("int")]  # NUTS alone
+    if initial_point is not None:
+        _check_initial_point(model, initial_point)
+        assert all(np.isfinite(v).all() for v in initial_point.values())
+
+
+def test_chapter_7_entries_cover_its_range_of_k():
+    assert sorted(n for n in BOOK_MODELS if n.startswith("07 ")) == [f"07 K = {k}, Dirichlet(5)" for k in range(1, 6)]
+
+
+def test_list_prints_every_model():
+    result = run("precompile", "--list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == list(BOOK_MODELS)
+
+
+def test_unknown_model_is_one_line_with_the_fix():
+    assert_one_line_error(run("precompile", "07 K = 6"), "no book model named '07 K = 6'", "--list")
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="no book model named"):
+        precompile(["chapter 99"])
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        precompile(jobs=0)
+
+
+@pytest.mark.slow
+def test_compiles_a_model_in_a_worker_process():
+    """The smallest entry, through the command as make runs it; chapter 7 then loads it."""
+    name = "07 K = 1, Dirichlet(5)"
+    result = run("precompile", name, "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith(name) and line.endswith(" s")
+    assert float(line[len(name) :].split()[0]) > 0
+    assert "Compiled 1 models" in result.stderr
