@@ -84,9 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-warm", action="store_true", help="skip compiling and sampling the models")
     check.set_defaults(run=_run_check)
 
-    precompile = commands.add_parser(
-        "precompile", help="compile the chapters' models ahead of them", description=_run_precompile.__doc__
-    )
+    precompile_help = "compile the chapters' models ahead of them"
+    precompile = commands.add_parser("precompile", help=precompile_help, description=_run_precompile.__doc__)
     precompile.add_argument("models", nargs="*", metavar="MODEL", help="models to compile (default: all; see --list)")
     precompile.add_argument("--jobs", type=positive, metavar="J", help="models compiled at once (default: CPUs)")
     precompile.add_argument("--list", action="store_true", help="list the models and exit")
@@ -212,14 +211,11 @@ def _run_precompile(args: argparse.Namespace) -> int:
     the chapters load them in seconds: a first run of the book compiles them one after another on one core."""
     from penguin_utils.precompile import BOOK_MODELS, precompile
 
-    if args.list:
-        print("\n".join(BOOK_MODELS))
-        return 0
     unknown = [name for name in args.models if name not in BOOK_MODELS]
     if unknown:
         raise CommandError(f"no book model named {unknown[0]!r}; 'penguin-utils precompile --list' lists them")
-    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-    start = time.perf_counter()
-    seconds = precompile(args.models or None, jobs=args.jobs)
-    print(f"Compiled {len(seconds)} models in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if args.list:
+        print("\n".join(BOOK_MODELS))
+    else:
+        precompile(args.models or None, jobs=args.jobs)
     return 0

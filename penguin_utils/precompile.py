@@ -2,10 +2,10 @@
 
 Each chapter compiles its own models, and later runs load them from PyTensor's and Numba's
 on-disk caches in seconds. A first run on a machine compiles them one chapter after
-another, and Numba compiles on one core: about 15 minutes of a 2-core machine's first
-`make test`, with the second core idle. ``python -m penguin_utils precompile`` (or
-``make precompile``) compiles the same models into the same caches, as many at a time
-as there are workers, so that the chapters then load them.
+another, and Numba compiles on one core, leaving the others idle for minutes at a time.
+``python -m penguin_utils precompile`` (or ``make precompile``) compiles the same models
+into the same caches, as many at a time as there are workers, so that the chapters then
+load them.
 
 :data:`BOOK_MODELS` builds each model as its chapter does. The caches are keyed on the
 compiled graph, so an entry that drifts from its chapter costs time, never correctness:
@@ -133,14 +133,16 @@ def precompile(names: Iterable[str] | None = None, *, jobs: int | None = None, s
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}.")
     stream = sys.stdout if stream is None else stream
-    seconds = {}
+    start, seconds = time.perf_counter(), {}
     # Workers are started afresh ("spawn"): a fork of a process that has compiled with
     # Numba or LLVM is not safe.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=context) as pool:
+    jobs = min(jobs, len(names))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {name: pool.submit(_compile, name) for name in names}
         for name, future in futures.items():
             seconds[name] = future.result()
             stream.write(f"  {name:<30} {seconds[name]:6.1f} s\n")
             stream.flush()
+    stream.write(f"Compiled {len(seconds)} models in {time.perf_counter() - start:.0f} s, {jobs} at a time\n")
     return seconds

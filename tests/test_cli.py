@@ -96,7 +96,10 @@ def test_entry_point_is_declared():
     assert project["project"]["scripts"]["penguin-utils"] == "penguin_utils.cli:main"
 
 
-@pytest.mark.parametrize("command", [[], ["fit"], ["assign"], ["check"]], ids=["main", "fit", "assign", "check"])
+COMMANDS = ["fit", "assign", "check", "precompile"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=["main", *COMMANDS])
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0
@@ -104,7 +107,8 @@ def test_every_command_has_help(command):
 
 
 def test_cli_is_parsing_and_dispatch_only():
-    assert len((ROOT / "penguin_utils" / "cli.py").read_text().splitlines()) < 200
+    # About 50 lines a command: the work is done by the modules each command imports.
+    assert len((ROOT / "penguin_utils" / "cli.py").read_text().splitlines()) < 50 * len(COMMANDS) + 25
 
 
 @pytest.mark.slow
