@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     precompile_help = "compile the chapters' models ahead of them"
     precompile = commands.add_parser("precompile", help=precompile_help, description=_run_precompile.__doc__)
     precompile.add_argument("models", nargs="*", metavar="MODEL", help="models to compile (default: all; see --list)")
-    precompile.add_argument("--jobs", type=positive, metavar="J", help="models compiled at once (default: CPUs)")
+    precompile.add_argument("--jobs", type=positive, metavar="J", help="models compiled at once (default: CPUs, <= 4)")
     precompile.add_argument("--list", action="store_true", help="list the models and exit")
     precompile.set_defaults(run=_run_precompile)
     return parser

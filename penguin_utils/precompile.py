@@ -21,7 +21,11 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["BOOK_MODELS", "precompile"]
+__all__ = ["BOOK_MODELS", "MAX_DEFAULT_JOBS", "precompile"]
+
+#: Workers when ``jobs`` is not given, however many CPUs there are: a laptop with many cores
+#: may not have a gigabyte of memory free for each.
+MAX_DEFAULT_JOBS = 4
 
 
 def _chapter_07(n_clusters: int) -> Callable:
@@ -114,9 +118,12 @@ def precompile(names: Iterable[str] | None = None, *, jobs: int | None = None, s
     names : iterable of str, optional
         Keys of :data:`BOOK_MODELS`; all of them by default.
     jobs : int, optional
-        Worker processes; by default the CPUs this process may use, at most as many as models.
+        Worker processes, each holding a model and its compiler (about a gigabyte of memory
+        at its peak); by default the CPUs this process may use, at most
+        :data:`MAX_DEFAULT_JOBS`, and never more than there are models.
     stream : text file, optional
-        Where each model's line is printed as it finishes (standard output).
+        Where a line per model is printed, in the order of ``names``, once it is compiled
+        (standard output), then the total.
 
     Returns
     -------
@@ -128,8 +135,9 @@ def precompile(names: Iterable[str] | None = None, *, jobs: int | None = None, s
     unknown = [n for n in names if n not in BOOK_MODELS]
     if unknown:
         raise ValueError(f"no book model named {unknown}; choose from {list(BOOK_MODELS)}.")
-    if jobs is None:
-        jobs = len(os.sched_getaffinity(0))
+    if jobs is None:  # the CPUs this process may use (Linux), else all of them
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        jobs = min(cpus, MAX_DEFAULT_JOBS)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}.")
     stream = sys.stdout if stream is None else stream
