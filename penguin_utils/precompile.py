@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 __all__ = ["BOOK_MODELS", "MAX_DEFAULT_JOBS", "precompile"]
 
 #: Workers when ``jobs`` is not given, however many CPUs there are: a laptop with many cores
-#: may not have a gigabyte of memory free for each.
+#: may not have 1.5 GB of memory free for each.
 MAX_DEFAULT_JOBS = 4
 
 
@@ -87,9 +87,13 @@ BOOK_MODELS: dict[str, Callable] = {
     "15 sparse K = 10": _chapter_15_sparse,
     "14 known labels": _chapter_14_labelled,
     "13 sex within species": _chapter_13_sex,
-    **{f"07 K = {k}, Dirichlet(5)": _chapter_07(k) for k in (5, 4, 2, 3, 1)},
-    "09 Gamma sd prior": _chapter_09_gamma,
+    "07 K = 5, Dirichlet(5)": _chapter_07(5),
     "09 ordered means": _chapter_09_ordered,
+    "07 K = 4, Dirichlet(5)": _chapter_07(4),
+    "07 K = 2, Dirichlet(5)": _chapter_07(2),
+    "09 Gamma sd prior": _chapter_09_gamma,
+    "07 K = 3, Dirichlet(5)": _chapter_07(3),
+    "07 K = 1, Dirichlet(5)": _chapter_07(1),
 }
 
 
@@ -118,8 +122,8 @@ def precompile(names: Iterable[str] | None = None, *, jobs: int | None = None, s
     names : iterable of str, optional
         Keys of :data:`BOOK_MODELS`; all of them by default.
     jobs : int, optional
-        Worker processes, each holding a model and its compiler (about a gigabyte of memory
-        at its peak); by default the CPUs this process may use, at most
+        Worker processes, each holding a model and its compiler (1.5 GB of memory at its
+        peak, compiling chapter 10's model); by default the CPUs this process may use, at most
         :data:`MAX_DEFAULT_JOBS`, and never more than there are models.
     stream : text file, optional
         Where a line per model is printed, in the order of ``names``, once it is compiled
