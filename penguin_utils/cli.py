@@ -209,11 +209,12 @@ def _run_check(args: argparse.Namespace) -> int:
 def _run_precompile(args: argparse.Namespace) -> int:
     """Compile the models the chapters sample into PyTensor's and Numba's on-disk caches, several at once, so that
     the chapters load them in seconds: a first run of the book compiles them one after another on one core."""
-    from penguin_utils.precompile import BOOK_MODELS, precompile
+    from penguin_utils.precompile import BOOK_MODELS, check_names, precompile
 
-    unknown = [name for name in args.models if name not in BOOK_MODELS]
-    if unknown:
-        raise CommandError(f"no book model named {unknown[0]!r}; 'penguin-utils precompile --list' lists them")
+    try:
+        check_names(args.models)
+    except ValueError as err:
+        raise CommandError(f"{err}; 'penguin-utils precompile --list' lists them") from None
     if args.list:
         print("\n".join(BOOK_MODELS))
     else:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["BOOK_MODELS", "MAX_DEFAULT_JOBS", "precompile"]
+__all__ = ["BOOK_MODELS", "MAX_DEFAULT_JOBS", "check_names", "precompile"]
 
 #: Workers when ``jobs`` is not given, however many CPUs there are: a laptop with many cores
 #: may not have 1.5 GB of memory free for each.
@@ -97,6 +97,15 @@ BOOK_MODELS: dict[str, Callable] = {
 }
 
 
+def check_names(names: Iterable[str]) -> list[str]:
+    """``names`` as a list, if each is a key of :data:`BOOK_MODELS`; a ValueError naming the first that is not."""
+    names = list(names)
+    unknown = [n for n in names if n not in BOOK_MODELS]
+    if unknown:
+        raise ValueError(f"no book model named {unknown[0]!r}")
+    return names
+
+
 def _compile(name: str) -> float:
     """Build and compile one of :data:`BOOK_MODELS` in this process; return the seconds it took."""
     import pytensor
@@ -135,10 +144,7 @@ def precompile(names: Iterable[str] | None = None, *, jobs: int | None = None, s
         Seconds each model took in its worker, building included: seconds when the caches
         already hold it, minutes when they do not.
     """
-    names = list(BOOK_MODELS) if names is None else list(names)
-    unknown = [n for n in names if n not in BOOK_MODELS]
-    if unknown:
-        raise ValueError(f"no book model named {unknown}; choose from {list(BOOK_MODELS)}.")
+    names = list(BOOK_MODELS) if names is None else check_names(names)
     if jobs is None:  # the CPUs this process may use (Linux), else all of them
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         jobs = min(cpus, MAX_DEFAULT_JOBS)

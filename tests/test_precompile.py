@@ -7,7 +7,7 @@ import pymc as pm
 import pytest
 from test_cli import assert_one_line_error, run
 
-from penguin_utils.precompile import BOOK_MODELS, precompile
+from penguin_utils.precompile import BOOK_MODELS, check_names, precompile
 from penguin_utils.sampling import _check_initial_point
 
 
@@ -37,8 +37,9 @@ def test_unknown_model_is_one_line_with_the_fix():
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="no book model named"):
-        precompile(["chapter 99"])
+    with pytest.raises(ValueError, match="^no book model named 'chapter 99'$"):
+        precompile(["07 K = 1, Dirichlet(5)", "chapter 99"])
+    assert check_names(iter(["09 ordered means"])) == ["09 ordered means"]
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         precompile(jobs=0)
 
