@@ -79,7 +79,7 @@ def test_every_pyproject_requirement_is_pinned_within_its_range():
 
 
 def test_lock_does_not_pin_the_project_itself():
-    # make installs the project with `pip install --no-deps -e .` after the lock.
+    # make installs the project with `uv pip install --no-deps -e .` (or pip) after the lock.
     assert PROJECT not in read_lock(LOCK.read_text())
 
 
