@@ -147,11 +147,11 @@ def _compile(name: str) -> float:
         # The compound step's functions are compiled by Numba at their first call: one draw.
         with _quiet("pymc"):
             sample_categorical(model, initial_point, tune=1, draws=1, chains=1, cores=1)
-        return time.perf_counter() - start
-    # Chapter 10 compiles its own small functions in PyTensor's Python mode; so does this.
-    mode = "FAST_COMPILE" if name.startswith("10 ") else pytensor.config.mode
-    with pytensor.config.change_flags(mode=mode):
-        compile_mixture(model, initial_point)
+    else:
+        # Chapter 10 compiles its own small functions in PyTensor's Python mode; so does this.
+        mode = "FAST_COMPILE" if name.startswith("10 ") else pytensor.config.mode
+        with pytensor.config.change_flags(mode=mode):
+            compile_mixture(model, initial_point)
     return time.perf_counter() - start
 
 
