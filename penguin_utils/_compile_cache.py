@@ -1,4 +1,5 @@
-"""Let Numba cache nutpie's C wrappers around a model's compiled functions on disk.
+"""Let a later process load nutpie's compiled models from disk: the C wrappers around a
+model's functions (Numba's cache), and the functions' rewritten graphs.
 
 nutpie hands its Rust sampler a model as two Numba ``cfunc`` wrappers: one around the
 PyTensor-compiled log density and gradient, one around the function that expands a draw
@@ -15,12 +16,18 @@ wrapper source) and the library versions. The cache entry lives in PyTensor's
 Numba cache folder (``base_compiledir/numba``). When anything in the key changes the key
 changes, so a stale entry is never loaded; when PyTensor gives the wrapped function no
 key (a graph it cannot cache), the model is compiled with nutpie's own wrappers.
+
+PyTensor's rewriting of the graphs comes before any of this, and Numba's cache does not
+spare it: :func:`cached_rewritten_graphs` stores the rewritten functions (see the comment
+above it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -178,3 +185,205 @@ def cached_nutpie_wrappers() -> Iterator[dict]:
         yield {"cache": True}
     finally:
         ncp._make_c_logp_func, ncp._make_c_expand_func = make_logp, make_expand
+
+
+# Rewritten graphs
+# ----------------
+# Numba's cache makes the machine code load in seconds, but before any of it is looked up,
+# PyTensor rewrites the model's log density and gradient again in every process: 12 of the
+# 20 s that chapter 3's model takes to compile with warm caches. The rewritten function is
+# pickled here under a key of the graph *before* rewriting, and a later process with the
+# same graph loads it instead (PyMC pickles compiled functions the same way to send them to
+# its worker processes; unpickling does not rewrite them again).
+#
+# The key follows PyTensor's own Numba cache key of a graph (each node's Op by its type and
+# props, its inputs by their place in the graph, constants by their data) and adds every
+# variable's type, which the rewrites read, and the settings and versions that choose the
+# rewrites. Shared variables (pm.Data) enter by name and type only: their values are data
+# at run time, which no rewrite reads, so they are set from the caller's graph after
+# loading. A graph with an Op that PyTensor cannot key, unnamed or random shared variables,
+# or options other than the mode is compiled as usual and not stored.
+
+_GRAPH_VERSIONED = (*_VERSIONED, "pymc", "cloudpickle")
+
+
+class _Unkeyable(Exception):
+    """A graph that this cache cannot key safely."""
+
+
+def graph_key(inputs, outputs, *, check_bounds: bool = True) -> tuple[str, dict] | None:
+    """A key of the graph from ``inputs`` to ``outputs`` before rewriting, and its shared variables.
+
+    Returns
+    -------
+    (str, dict) or None
+        The key (hex sha256) and the shared variables by name; None for a graph this cache
+        cannot key safely (see the comment above).
+    """
+    import pytensor
+
+    if not isinstance(inputs, list | tuple):
+        return None
+    single = not isinstance(outputs, list | tuple)  # the function returns it unwrapped
+    shared: dict = {}
+    try:
+        parts = _graph_parts(list(inputs), [outputs] if single else list(outputs), shared)
+    except _Unkeyable:
+        return None
+    config = pytensor.config
+    settings = sorted((name, str(getattr(config, name))) for name in config._config_var_dict)
+    hasher = hashlib.sha256()
+    for part in (parts, single, check_bounds, settings, tuple(version(name) for name in _GRAPH_VERSIONED), sys.version):
+        hasher.update(repr(part).encode())
+    return hasher.hexdigest(), shared
+
+
+def _graph_parts(inputs, outputs, shared: dict | None) -> list:
+    """Each node's Op key with its inputs' places and its outputs' types, then the outputs' places.
+
+    Adds the graph's shared variables to ``shared``; with ``shared=None`` (an Op's inner
+    graph) a shared variable makes the graph unkeyable.
+    """
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant, Variable
+    from pytensor.graph.traversal import io_toposort
+    from pytensor.link.numba.dispatch.basic import cache_key_for_constant
+    from pytensor.tensor.random.type import RandomType
+
+    if not all(isinstance(var, Variable) for var in (*inputs, *outputs)):
+        raise _Unkeyable("In/Out wrappers carry options of their own")
+    coords: dict = {var: ("input", i, var.name, _type_key(var.type)) for i, var in enumerate(inputs)}
+    parts: list = []
+    for n, node in enumerate(io_toposort(list(inputs), list(outputs))):
+        for var in node.inputs:
+            if var in coords:
+                continue
+            if isinstance(var, SharedVariable):
+                if shared is None or not var.name or var.name in shared or isinstance(var.type, RandomType):
+                    raise _Unkeyable(f"shared variable {var}")
+                shared[var.name] = var
+                coords[var] = ("shared", var.name, _type_key(var.type))
+            elif isinstance(var, Constant):
+                coords[var] = ("constant", _type_key(var.type), cache_key_for_constant(var.data))
+            else:
+                raise _Unkeyable(f"free variable {var}")  # pytensor.function would refuse it
+        coords |= {out: (n, j) for j, out in enumerate(node.outputs)}
+        parts.append(
+            (_op_key(node.op), [coords[var] for var in node.inputs], [_type_key(o.type) for o in node.outputs])
+        )
+    return [*parts, [coords.get(var) for var in outputs], len(inputs)]
+
+
+def _op_key(op):
+    """``op`` by its type and props (the props PyTensor compares Ops by), each prop by its
+    pickle; an Op among the props by its own key, and an OpFromGraph by its inner graph.
+
+    Pickling a graph gives other bytes in every process (its variables' automatic names),
+    so graphs are keyed by their structure instead. An Op without props is keyed by its
+    pickle: its type and all its state.
+    """
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.graph.op import Op
+
+    name = f"{type(op).__module__}.{type(op).__qualname__}"
+    if isinstance(op, OpFromGraph):
+        simple = (bool, int, float, str, type(None))
+        attributes = sorted((k, v) for k, v in vars(op).items() if not k.startswith("_") and isinstance(v, simple))
+        return name, attributes, _graph_parts(op.inner_inputs, op.inner_outputs, None)
+    if not hasattr(op, "__props__"):
+        return _value_key(op)
+    return name, [(k, _op_key(v) if isinstance(v, Op) else _value_key(v)) for k, v in op._props_dict().items()]
+
+
+def _type_key(type_) -> str:
+    """A variable's type by its props (dtype and static shape for a tensor), else its pickle."""
+    if not hasattr(type_, "__props__"):
+        return _value_key(type_)
+    return f"{type(type_).__module__}.{type(type_).__qualname__}{_value_key(tuple(type_._props_dict().items()))}"
+
+
+def _value_key(value) -> str:
+    from pytensor.link.numba.cache import hash_from_pickle_dump
+
+    try:
+        return hash_from_pickle_dump(value)
+    except Exception as error:  # a value that does not pickle
+        raise _Unkeyable(repr(value)) from error
+
+
+def _load_function(path, shared: dict):
+    """The function stored at ``path`` with the caller's shared values, or None."""
+    import cloudpickle
+
+    try:
+        with open(path, "rb") as file:
+            function = cloudpickle.load(file)
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # a partial or foreign file: compile again and replace it
+        warnings.warn(f"ignoring the unreadable compiled graph {path}: {error}", stacklevel=3)
+        return None
+    stored = {var.name: var for var in function.get_shared()} if function is not None else None
+    if stored is None or set(stored) != set(shared):
+        return None
+    for name, var in stored.items():
+        var.set_value(shared[name].get_value(borrow=True), borrow=True)
+    return function
+
+
+def _store_function(path, function) -> None:
+    import cloudpickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with open(partial, "wb") as file:
+        cloudpickle.dump(function, file)
+    os.replace(partial, path)  # whole or not at all, also with two processes at once
+
+
+@contextmanager
+def cached_rewritten_graphs(folder=None) -> Iterator[None]:
+    """While active, ``pymc.pytensorf.compile`` loads rewritten NUMBA-mode functions from disk.
+
+    nutpie compiles a model's functions through ``pymc.pytensorf.compile``. A function in
+    ``mode="NUMBA"`` whose graph has a key (:func:`graph_key`) is loaded from ``folder``
+    (default: ``penguin_graphs`` in PyTensor's ``compiledir``) when it is there, and stored
+    there after compiling when it is not; any other call goes through unchanged.
+    """
+    from pathlib import Path
+
+    import pymc.pytensorf as pytensorf
+    import pytensor
+
+    compile_ = pytensorf.compile
+    folder = Path(pytensor.config.compiledir) / "penguin_graphs" if folder is None else Path(folder)
+
+    def compile_cached(inputs, outputs, random_seed=None, mode=None, **kwargs):
+        keyed = None
+        if mode == "NUMBA" and random_seed is None and not kwargs:
+            keyed = graph_key(inputs, outputs, check_bounds=_check_bounds())
+        if keyed is None:
+            return compile_(inputs, outputs, random_seed=random_seed, mode=mode, **kwargs)
+        key, shared = keyed
+        path = folder / f"{key}.pkl"
+        function = _load_function(path, shared)
+        if function is None:
+            function = compile_(inputs, outputs, mode=mode)
+            _store_function(path, function)
+        return function
+
+    pytensorf.compile = compile_cached
+    try:
+        yield
+    finally:
+        pytensorf.compile = compile_
+
+
+def _check_bounds() -> bool:
+    """The model context's ``check_bounds``, which chooses one of PyMC's rewrites."""
+    from pymc.model import modelcontext
+
+    try:
+        return modelcontext(None).check_bounds
+    except TypeError:
+        return True

@@ -189,12 +189,21 @@ def test_no_initial_point_gives_nutpies_jittered_starts_and_draws():
 
 
 # Compiles a tiny model with the observations given on the command line and prints whether
-# the log-density wrapper came from the disk cache, its log density and gradient at a
-# point, and PyMC's own for the same point (a separately compiled PyTensor function).
+# the log-density wrapper came from the disk cache, how many graphs PyTensor rewrote for it
+# (a rewritten graph loaded from the disk cache is not rewritten again), its log density and
+# gradient at a point, and PyMC's own for the same point (a separately compiled function).
 _TINY = """
 import json, sys, ctypes
 import numpy as np, pymc as pm
+from pytensor.compile.function.types import FunctionMaker
 from penguin_utils.sampling import compile_mixture
+
+rewritten = []
+prepare = FunctionMaker.prepare_fgraph
+def counted(*args, **kwargs):
+    rewritten.append(args)
+    return prepare(*args, **kwargs)
+FunctionMaker.prepare_fgraph = staticmethod(counted)
 
 with pm.Model() as tiny:
     sd = pm.HalfNormal("sd")
@@ -203,13 +212,15 @@ with pm.Model() as tiny:
         observed = pm.Data("x_obs", observed)
     pm.Normal("x", 0.0, sd, observed=observed)
 compiled = compile_mixture(tiny, {"sd": np.array(1.0)})
+n_rewritten = len(rewritten)
 f = compiled.compiled_logp_func
 x, grad, logp = np.array([0.4]), np.zeros(1), np.zeros(())
 p = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
 code = f.ctypes(1, p(x), p(grad), p(logp), compiled.user_data.ctypes.data)
 point = {"sd_log__": x[0]}
-print(json.dumps({"hits": f.cache_hits, "code": code, "logp": float(logp), "grad": float(grad[0]),
-                  "pymc_logp": float(tiny.compile_logp()(point)), "pymc_grad": float(tiny.compile_dlogp()(point)[0])}))
+print(json.dumps({"hits": f.cache_hits, "rewritten": n_rewritten, "code": code, "logp": float(logp),
+                  "grad": float(grad[0]), "pymc_logp": float(tiny.compile_logp()(point)),
+                  "pymc_grad": float(tiny.compile_dlogp()(point)[0])}))
 """
 
 
@@ -238,6 +249,8 @@ def test_second_process_loads_the_wrappers_and_a_changed_model_misses(tmp_path):
     second = run([0.3, -1.2, 2.5, 0.7], "data")
     changed = run([0.3, -1.2, 2.0], "constant")
     assert [first["hits"], second["hits"], changed["hits"]] == [0, 1, 0]
+    # The same for the rewritten log density and gradient: one graph fewer to rewrite.
+    assert first["rewritten"] - second["rewritten"] == 1 == first["rewritten"] - changed["rewritten"] + 1
     for result in (first, second, changed):
         assert result["code"] == 0
         np.testing.assert_allclose(result["logp"], result["pymc_logp"], rtol=1e-12)
