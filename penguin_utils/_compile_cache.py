@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 
+import cloudpickle
 import numpy as np
 
 # The bodies are nutpie 0.16's `_make_c_logp_func` and `_make_c_expand_func` unchanged, so
@@ -313,8 +314,6 @@ def _value_key(value) -> str:
 
 def _load_function(path, shared: dict):
     """The function stored at ``path`` with the caller's shared values, or None."""
-    import cloudpickle
-
     try:
         with open(path, "rb") as file:
             function = cloudpickle.load(file)
@@ -332,13 +331,33 @@ def _load_function(path, shared: dict):
 
 
 def _store_function(path, function) -> None:
-    import cloudpickle
-
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.partial")
     with open(partial, "wb") as file:
-        cloudpickle.dump(function, file)
+        _StridePreservingPickler(file).dump(function)
     os.replace(partial, path)  # whole or not at all, also with two processes at once
+
+
+class _StridePreservingPickler(cloudpickle.Pickler):
+    """cloudpickle, but C-contiguous arrays keep their strides along axes of length 1.
+
+    Those strides are arbitrary and a plain pickle makes them regular; PyTensor's Numba
+    cache key of a constant includes them, so a loaded graph would miss the machine code
+    compiled for the same graph before it was stored (chapter 10's model: a minute).
+    """
+
+    def reducer_override(self, obj):
+        if type(obj) is np.ndarray and obj.flags.c_contiguous and obj.strides != _c_strides(obj):
+            return _with_strides, (np.array(obj, order="C", copy=True), obj.strides)
+        return super().reducer_override(obj)
+
+
+def _c_strides(array: np.ndarray) -> tuple[int, ...]:
+    return np.empty(array.shape, array.dtype).strides
+
+
+def _with_strides(array: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
+    return np.lib.stride_tricks.as_strided(array, strides=strides)
 
 
 @contextmanager

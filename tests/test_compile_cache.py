@@ -130,3 +130,23 @@ def test_an_unreadable_entry_is_compiled_again_and_replaced(tmp_path):
         function = _compile(tmp_path, [1.0, 2.0])
     assert float(function([1.0, 1.0])) == 3.0
     assert entry.read_bytes() != b"not a pickle"
+
+
+def test_stored_arrays_keep_the_strides_numbas_cache_key_reads():
+    import io
+    import pickle
+
+    from pytensor.tensor.utils import hash_from_ndarray
+
+    from penguin_utils._compile_cache import _StridePreservingPickler
+
+    odd = np.arange(3)[:, None]  # C-contiguous, with stride 0 along its axis of length 1
+    assert odd.flags.c_contiguous and odd.strides == (8, 0)
+    plain = pickle.loads(pickle.dumps(odd))
+    assert hash_from_ndarray(plain) != hash_from_ndarray(odd)  # the miss this pickler prevents
+    buffer = io.BytesIO()
+    _StridePreservingPickler(buffer).dump({"odd": odd, "regular": np.ones((2, 3))})
+    loaded = pickle.loads(buffer.getvalue())
+    assert loaded["odd"].strides == (8, 0) and hash_from_ndarray(loaded["odd"]) == hash_from_ndarray(odd)
+    np.testing.assert_array_equal(loaded["odd"], odd)
+    assert loaded["regular"].strides == (24, 8)
