@@ -24,6 +24,7 @@ above it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -31,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
+from pathlib import Path
 
 import cloudpickle
 import numpy as np
@@ -199,11 +201,12 @@ def cached_nutpie_wrappers() -> Iterator[dict]:
 #
 # The key follows PyTensor's own Numba cache key of a graph (each node's Op by its type and
 # props, its inputs by their place in the graph, constants by their data) and adds every
-# variable's type, which the rewrites read, and the settings and versions that choose the
-# rewrites. Shared variables (pm.Data) enter by name and type only: their values are data
-# at run time, which no rewrite reads, so they are set from the caller's graph after
-# loading. A graph with an Op that PyTensor cannot key, unnamed or random shared variables,
-# or options other than the mode is compiled as usual and not stored.
+# variable's type, which the rewrites read, the source of the module defining each Op and
+# type, and the settings and versions that choose the rewrites. Shared variables (pm.Data)
+# enter by name and type only: their values are data at run time, which no rewrite reads,
+# so they are set from the caller's graph after loading. A graph with a prop that does not
+# pickle, unnamed or random shared variables, or options other than the mode is compiled
+# as usual and not stored.
 
 _GRAPH_VERSIONED = (*_VERSIONED, "pymc", "cloudpickle")
 
@@ -286,7 +289,7 @@ def _op_key(op):
     from pytensor.compile.builders import OpFromGraph
     from pytensor.graph.op import Op
 
-    name = f"{type(op).__module__}.{type(op).__qualname__}"
+    name = _class_key(type(op))
     if isinstance(op, OpFromGraph):
         simple = (bool, int, float, str, type(None))
         attributes = sorted((k, v) for k, v in vars(op).items() if not k.startswith("_") and isinstance(v, simple))
@@ -296,11 +299,24 @@ def _op_key(op):
     return name, [(k, _op_key(v) if isinstance(v, Op) else _value_key(v)) for k, v in op._props_dict().items()]
 
 
+@functools.cache
+def _class_key(cls: type) -> str:
+    """A class by its name and the source of its module, as this process imported it.
+
+    An Op's make_node, infer_shape and gradient steer the rewrites; an Op from this
+    project (the fused mixture density) changes with no version number changing.
+    """
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    source = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+    return f"{cls.__module__}.{cls.__qualname__}@{source}"
+
+
 def _type_key(type_) -> str:
     """A variable's type by its props (dtype and static shape for a tensor), else its pickle."""
     if not hasattr(type_, "__props__"):
         return _value_key(type_)
-    return f"{type(type_).__module__}.{type(type_).__qualname__}{_value_key(tuple(type_._props_dict().items()))}"
+    return f"{_class_key(type(type_))}{_value_key(tuple(type_._props_dict().items()))}"
 
 
 def _value_key(value) -> str:
@@ -369,8 +385,6 @@ def cached_rewritten_graphs(folder=None) -> Iterator[None]:
     (default: ``penguin_graphs`` in PyTensor's ``compiledir``) when it is there, and stored
     there after compiling when it is not; any other call goes through unchanged.
     """
-    from pathlib import Path
-
     import pymc.pytensorf as pytensorf
     import pytensor
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from penguin_utils._compile_cache import cached_rewritten_graphs, graph_key
+from penguin_utils._compile_cache import _class_key, cached_rewritten_graphs, graph_key
 
 
 def _key(inputs, outputs):
@@ -150,3 +152,11 @@ def test_stored_arrays_keep_the_strides_numbas_cache_key_reads():
     assert loaded["odd"].strides == (8, 0) and hash_from_ndarray(loaded["odd"]) == hash_from_ndarray(odd)
     np.testing.assert_array_equal(loaded["odd"], odd)
     assert loaded["regular"].strides == (24, 8)
+
+
+def test_an_op_is_keyed_with_the_source_of_its_module():
+    import penguin_utils.mixture_logp as module
+
+    name, source = _class_key(module.MvNormalMixtureLogp).split("@")
+    assert name == "penguin_utils.mixture_logp.MvNormalMixtureLogp"
+    assert source == hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
