@@ -249,8 +249,9 @@ def test_second_process_loads_the_wrappers_and_a_changed_model_misses(tmp_path):
     second = run([0.3, -1.2, 2.5, 0.7], "data")
     changed = run([0.3, -1.2, 2.0], "constant")
     assert [first["hits"], second["hits"], changed["hits"]] == [0, 1, 0]
-    # The same for the rewritten log density and gradient: one graph fewer to rewrite.
-    assert first["rewritten"] - second["rewritten"] == 1 == first["rewritten"] - changed["rewritten"] + 1
+    # The rewritten log density and gradient too: loaded by the second, rewritten for the third.
+    assert second["rewritten"] == first["rewritten"] - 1
+    assert changed["rewritten"] == first["rewritten"]
     for result in (first, second, changed):
         assert result["code"] == 0
         np.testing.assert_allclose(result["logp"], result["pymc_logp"], rtol=1e-12)
