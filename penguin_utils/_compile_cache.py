@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import marshal
 import os
+import pickle
 import sys
+import tempfile
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -201,12 +205,13 @@ def cached_nutpie_wrappers() -> Iterator[dict]:
 #
 # The key follows PyTensor's own Numba cache key of a graph (each node's Op by its type and
 # props, its inputs by their place in the graph, constants by their data) and adds every
-# variable's type, which the rewrites read, the source of the module defining each Op and
-# type, and the settings and versions that choose the rewrites. Shared variables (pm.Data)
-# enter by name and type only: their values are data at run time, which no rewrite reads,
-# so they are set from the caller's graph after loading. A graph with a prop that does not
-# pickle, unnamed or random shared variables, or options other than the mode is compiled
-# as usual and not stored.
+# variable's type, which the rewrites read, the code of each Op's and type's class as this
+# process runs it, and the settings and versions that choose the rewrites. Shared variables
+# (pm.Data) enter by name and type only: their values are data at run time, which no
+# rewrite reads, and the stored function refers to them by name, so that the loaded one
+# uses the caller's own variables. A graph with a prop that does not pickle, a function
+# defined in a notebook among its props, unnamed or random shared variables, or options
+# other than the mode is compiled as usual and not stored.
 
 _GRAPH_VERSIONED = (*_VERSIONED, "pymc", "cloudpickle")
 
@@ -232,10 +237,13 @@ def graph_key(inputs, outputs, *, check_bounds: bool = True) -> tuple[str, dict]
     shared: dict = {}
     try:
         parts = _graph_parts(list(inputs), [outputs] if single else list(outputs), shared)
+        config = pytensor.config
+        settings = sorted((name, str(getattr(config, name))) for name in config._config_var_dict)
     except _Unkeyable:
         return None
-    config = pytensor.config
-    settings = sorted((name, str(getattr(config, name))) for name in config._config_var_dict)
+    except Exception as error:  # PyTensor internals moved: compile as usual
+        warnings.warn(f"compiling without the cache of rewritten graphs: {error!r}", stacklevel=3)
+        return None
     hasher = hashlib.sha256()
     for part in (parts, single, check_bounds, settings, tuple(version(name) for name in _GRAPH_VERSIONED), sys.version):
         hasher.update(repr(part).encode())
@@ -248,11 +256,8 @@ def _graph_parts(inputs, outputs, shared: dict | None) -> list:
     Adds the graph's shared variables to ``shared``; with ``shared=None`` (an Op's inner
     graph) a shared variable makes the graph unkeyable.
     """
-    from pytensor.compile.sharedvalue import SharedVariable
-    from pytensor.graph.basic import Constant, Variable
+    from pytensor.graph.basic import Variable
     from pytensor.graph.traversal import io_toposort
-    from pytensor.link.numba.dispatch.basic import cache_key_for_constant
-    from pytensor.tensor.random.type import RandomType
 
     if not all(isinstance(var, Variable) for var in (*inputs, *outputs)):
         raise _Unkeyable("In/Out wrappers carry options of their own")
@@ -260,112 +265,163 @@ def _graph_parts(inputs, outputs, shared: dict | None) -> list:
     parts: list = []
     for n, node in enumerate(io_toposort(list(inputs), list(outputs))):
         for var in node.inputs:
-            if var in coords:
-                continue
-            if isinstance(var, SharedVariable):
-                if shared is None or not var.name or var.name in shared or isinstance(var.type, RandomType):
-                    raise _Unkeyable(f"shared variable {var}")
-                shared[var.name] = var
-                coords[var] = ("shared", var.name, _type_key(var.type))
-            elif isinstance(var, Constant):
-                coords[var] = ("constant", _type_key(var.type), cache_key_for_constant(var.data))
-            else:
-                raise _Unkeyable(f"free variable {var}")  # pytensor.function would refuse it
+            _add_root(var, coords, shared)
         coords |= {out: (n, j) for j, out in enumerate(node.outputs)}
         parts.append(
             (_op_key(node.op), [coords[var] for var in node.inputs], [_type_key(o.type) for o in node.outputs])
         )
-    return [*parts, [coords.get(var) for var in outputs], len(inputs)]
+    for var in outputs:  # an output can be a constant or a shared variable itself
+        _add_root(var, coords, shared)
+    return [*parts, [coords[var] for var in outputs], len(inputs)]
+
+
+def _add_root(var, coords: dict, shared: dict | None) -> None:
+    """Give ``var``, if no node computes it, its place in ``coords``: by data or by name."""
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant
+    from pytensor.link.numba.dispatch.basic import cache_key_for_constant
+    from pytensor.tensor.random.type import RandomType
+
+    if var in coords:
+        return
+    if isinstance(var, SharedVariable):
+        if shared is None or not var.name or var.name in shared or isinstance(var.type, RandomType):
+            raise _Unkeyable(f"shared variable {var}")
+        if getattr(var, "default_update", None) is not None:
+            raise _Unkeyable(f"shared variable {var} with an update")  # compiled into the function
+        if not isinstance(var.get_value(borrow=True), np.ndarray):
+            raise _Unkeyable(f"shared variable {var} holding no array")  # stored by identity
+        shared[var.name] = var
+        coords[var] = ("shared", var.name, _type_key(var.type))
+    elif isinstance(var, Constant):
+        coords[var] = ("constant", _type_key(var.type), cache_key_for_constant(var.data))
+    else:
+        raise _Unkeyable(f"free variable {var}")  # pytensor.function would refuse it
 
 
 def _op_key(op):
-    """``op`` by its type and props (the props PyTensor compares Ops by), each prop by its
+    """``op`` by its class and props (the props PyTensor compares Ops by), each prop by its
     pickle; an Op among the props by its own key, and an OpFromGraph by its inner graph.
 
     Pickling a graph gives other bytes in every process (its variables' automatic names),
     so graphs are keyed by their structure instead. An Op without props is keyed by its
-    pickle: its type and all its state.
+    class and its pickled state.
     """
     from pytensor.compile.builders import OpFromGraph
     from pytensor.graph.op import Op
 
     name = _class_key(type(op))
     if isinstance(op, OpFromGraph):
-        simple = (bool, int, float, str, type(None))
-        attributes = sorted((k, v) for k, v in vars(op).items() if not k.startswith("_") and isinstance(v, simple))
+        attributes = [(k, _value_key(v)) for k, v in sorted(vars(op).items()) if not k.startswith("_")]
+        attributes = [(k, v) for k, v in attributes if k != "fgraph"]
         return name, attributes, _graph_parts(op.inner_inputs, op.inner_outputs, None)
     if not hasattr(op, "__props__"):
-        return _value_key(op)
+        return name, _value_key(op)
     return name, [(k, _op_key(v) if isinstance(v, Op) else _value_key(v)) for k, v in op._props_dict().items()]
 
 
 @functools.cache
 def _class_key(cls: type) -> str:
-    """A class by its name and the source of its module, as this process imported it.
+    """A class by its name and the code of its methods as this process runs them.
 
-    An Op's make_node, infer_shape and gradient steer the rewrites; an Op from this
-    project (the fused mixture density) changes with no version number changing.
+    An Op's make_node, infer_shape and gradient steer the rewrites, and an Op of this project
+    (the fused mixture density) or of a notebook changes with no version number changing.
     """
-    module = sys.modules.get(cls.__module__)
-    path = getattr(module, "__file__", None)
-    source = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
-    return f"{cls.__module__}.{cls.__qualname__}@{source}"
+    hasher = hashlib.sha256()
+    for klass in cls.__mro__[:-1]:  # all but object
+        for name, member in sorted(vars(klass).items()):
+            function = getattr(member, "__func__", getattr(member, "fget", member))
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                hasher.update(name.encode() + marshal.dumps(code))
+    return f"{cls.__module__}.{cls.__qualname__}@{hasher.hexdigest()}"
 
 
 def _type_key(type_) -> str:
-    """A variable's type by its props (dtype and static shape for a tensor), else its pickle."""
-    if not hasattr(type_, "__props__"):
-        return _value_key(type_)
-    return f"{_class_key(type(type_))}{_value_key(tuple(type_._props_dict().items()))}"
+    """A variable's type by its class and props (dtype and static shape for a tensor), else
+    its class and pickled state."""
+    state = tuple(type_._props_dict().items()) if hasattr(type_, "__props__") else type_
+    return f"{_class_key(type(type_))}{_value_key(state)}"
+
+
+class _KeyPickler(pickle.Pickler):
+    """pickle, refusing functions and classes that a notebook defines: pickle names them
+    only, so an edited one would keep its key."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, type | types.FunctionType):
+            name = getattr(obj, "__module__", None) or ""
+            module = sys.modules.get(name)
+            built_in = name in sys.builtin_module_names
+            if module is None or name == "__main__" or not (built_in or getattr(module, "__file__", None)):
+                raise _Unkeyable(f"{obj!r} is not defined in a module file")
+        return NotImplemented
 
 
 def _value_key(value) -> str:
-    from pytensor.link.numba.cache import hash_from_pickle_dump
+    hasher = hashlib.sha256()
+
+    class HashFile:
+        def write(self, b):
+            hasher.update(b)
 
     try:
-        return hash_from_pickle_dump(value)
+        _KeyPickler(HashFile(), protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    except _Unkeyable:
+        raise
     except Exception as error:  # a value that does not pickle
         raise _Unkeyable(repr(value)) from error
+    return hasher.hexdigest()
 
 
-def _load_function(path, shared: dict):
-    """The function stored at ``path`` with the caller's shared values, or None."""
-    try:
-        with open(path, "rb") as file:
-            function = cloudpickle.load(file)
-    except FileNotFoundError:
-        return None
-    except Exception as error:  # a partial or foreign file: compile again and replace it
-        warnings.warn(f"ignoring the unreadable compiled graph {path}: {error}", stacklevel=3)
-        return None
-    stored = {var.name: var for var in function.get_shared()} if function is not None else None
-    if stored is None or set(stored) != set(shared):
-        return None
-    for name, var in stored.items():
-        var.set_value(shared[name].get_value(borrow=True), borrow=True)
-    return function
+def _shared_ids(shared: dict) -> dict[int, tuple[str, str]]:
+    """Each shared variable, its container, the container's storage cell and the value in it,
+    by id: what the pickle names (a compiled function reads the cell its container shares)."""
+    ids = {}
+    for name, var in shared.items():
+        container = var.container
+        ids |= {id(var): ("variable", name), id(container): ("container", name)}
+        ids |= {id(container.storage): ("storage", name), id(container.data): ("data", name)}
+    return ids
 
 
-def _store_function(path, function) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    with open(partial, "wb") as file:
-        _StridePreservingPickler(file).dump(function)
-    os.replace(partial, path)  # whole or not at all, also with two processes at once
+class _StoringPickler(cloudpickle.Pickler):
+    """cloudpickle with two changes.
 
+    The caller's shared variables, their containers and values are written as names
+    (``persistent_id``), and :class:`_LoadingUnpickler` puts the loading caller's own in
+    their place: the loaded function reads the model's data, as a compiled one would, and
+    nutpie finds one variable per name in the functions it compiles.
 
-class _StridePreservingPickler(cloudpickle.Pickler):
-    """cloudpickle, but C-contiguous arrays keep their strides along axes of length 1.
-
-    Those strides are arbitrary and a plain pickle makes them regular; PyTensor's Numba
-    cache key of a constant includes them, so a loaded graph would miss the machine code
-    compiled for the same graph before it was stored (chapter 10's model: a minute).
+    C-contiguous arrays keep their strides along axes of length 1. Those strides are
+    arbitrary and a plain pickle makes them regular; PyTensor's Numba cache key of a
+    constant includes them, so a loaded graph would miss the machine code compiled for the
+    same graph before it was stored (chapter 10's model: a minute).
     """
+
+    def __init__(self, file, shared: dict):
+        super().__init__(file)
+        self._ids = _shared_ids(shared)
+
+    def persistent_id(self, obj):
+        return self._ids.get(id(obj))
 
     def reducer_override(self, obj):
         if type(obj) is np.ndarray and obj.flags.c_contiguous and obj.strides != _c_strides(obj):
             return _with_strides, (np.array(obj, order="C", copy=True), obj.strides)
         return super().reducer_override(obj)
+
+
+class _LoadingUnpickler(pickle.Unpickler):
+    def __init__(self, file, shared: dict):
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid):
+        kind, name = pid
+        var = self._shared[name]
+        container = var.container
+        return {"variable": var, "container": container, "storage": container.storage, "data": container.data}[kind]
 
 
 def _c_strides(array: np.ndarray) -> tuple[int, ...]:
@@ -376,6 +432,37 @@ def _with_strides(array: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(array, strides=strides)
 
 
+def _load_function(path, shared: dict):
+    """The function stored at ``path``, on the caller's shared variables, or None."""
+    from pytensor.compile.function.types import Function
+
+    try:
+        with open(path, "rb") as file:
+            function = _LoadingUnpickler(file, shared).load()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except Exception as error:  # a partial or foreign file: compile again and replace it
+        warnings.warn(f"ignoring the unreadable compiled graph {path}: {error!r}", stacklevel=3)
+        return None
+    # None where PyTensor's unpickle_function setting is off
+    return function if isinstance(function, Function) else None
+
+
+def _store_function(path, function, shared: dict) -> None:
+    """Store ``function`` at ``path``; a failure costs only the next process's time."""
+    partial = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as file:
+            partial = Path(file.name)
+            _StoringPickler(file, shared).dump(function)
+        os.replace(partial, path)  # whole or not at all, also with two processes at once
+    except Exception as error:
+        warnings.warn(f"could not store the compiled graph in {path.parent}: {error!r}", stacklevel=3)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+
+
 @contextmanager
 def cached_rewritten_graphs(folder=None) -> Iterator[None]:
     """While active, ``pymc.pytensorf.compile`` loads rewritten NUMBA-mode functions from disk.
@@ -383,7 +470,8 @@ def cached_rewritten_graphs(folder=None) -> Iterator[None]:
     nutpie compiles a model's functions through ``pymc.pytensorf.compile``. A function in
     ``mode="NUMBA"`` whose graph has a key (:func:`graph_key`) is loaded from ``folder``
     (default: ``penguin_graphs`` in PyTensor's ``compiledir``) when it is there, and stored
-    there after compiling when it is not; any other call goes through unchanged.
+    there after compiling when it is not; any other call goes through unchanged. Not for
+    compiling in several threads at once (it replaces a module attribute while active).
     """
     import pymc.pytensorf as pytensorf
     import pytensor
@@ -393,7 +481,7 @@ def cached_rewritten_graphs(folder=None) -> Iterator[None]:
 
     def compile_cached(inputs, outputs, random_seed=None, mode=None, **kwargs):
         keyed = None
-        if mode == "NUMBA" and random_seed is None and not kwargs:
+        if mode == "NUMBA" and random_seed is None and not kwargs and pytensor.config.unpickle_function:
             keyed = graph_key(inputs, outputs, check_bounds=_check_bounds())
         if keyed is None:
             return compile_(inputs, outputs, random_seed=random_seed, mode=mode, **kwargs)
@@ -402,7 +490,7 @@ def cached_rewritten_graphs(folder=None) -> Iterator[None]:
         function = _load_function(path, shared)
         if function is None:
             function = compile_(inputs, outputs, mode=mode)
-            _store_function(path, function)
+            _store_function(path, function, shared)
         return function
 
     pytensorf.compile = compile_cached

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytensor
@@ -99,29 +97,57 @@ def test_the_key_is_the_same_in_every_process():
     assert len(keys) == 1 and len(keys.pop()) == 64
 
 
-def _compile(tmp_path, value):
-    import pymc.pytensorf
-
+def test_outputs_that_no_node_computes_are_keyed_by_their_data():
     x = pt.vector("x")
-    data = pytensor.shared(np.asarray(value), name="data")
-    with cached_rewritten_graphs(tmp_path):
-        function = pymc.pytensorf.compile([x], (x * data).sum(), mode="NUMBA")
-    return function
+    assert _key([x], [x.sum(), pt.constant(1.0)]) != _key([x], [x.sum(), pt.constant(2.0)])
 
 
-def test_a_loaded_function_computes_with_the_callers_shared_values(tmp_path):
+def test_shared_variables_with_updates_and_functions_from_a_notebook_are_not_keyed():
+    x = pt.vector("x")
+    counter = pytensor.shared(np.zeros(2), name="counter")
+    counter.default_update = counter + 1  # compiled into the function
+    assert graph_key([x], [x.sum() + counter.sum()]) is None
+    from penguin_utils._compile_cache import _Unkeyable, _value_key
+
+    notebook = {"__name__": "__main__"}
+    exec("def f(x):\n    return x", notebook)
+    with pytest.raises(_Unkeyable, match="not defined in a module file"):
+        _value_key(notebook["f"])  # pickle would store its name only
+
+
+def _compile(folder, value, compiled=None):
+    """pymc.pytensorf.compile of sum(x * data) through the cache; ``compiled`` counts real compiles."""
     import pymc.pytensorf
 
     compile_ = pymc.pytensorf.compile
-    first = _compile(tmp_path, [1.0, 2.0])
-    assert pymc.pytensorf.compile is compile_  # restored
-    assert len(list(tmp_path.glob("*.pkl"))) == 1
-    stored = next(tmp_path.glob("*.pkl")).stat().st_mtime_ns
-    second = _compile(tmp_path, [5.0, 6.0, 7.0])  # loaded, not compiled again
-    assert next(tmp_path.glob("*.pkl")).stat().st_mtime_ns == stored
-    assert second is not first
+
+    def counting(*args, **kwargs):
+        compiled.append(args)
+        return compile_(*args, **kwargs)
+
+    x = pt.vector("x")
+    data = pytensor.shared(np.asarray(value), name="data")
+    pymc.pytensorf.compile = counting if compiled is not None else compile_
+    try:
+        with cached_rewritten_graphs(folder):
+            function = pymc.pytensorf.compile([x], (x * data).sum(), mode="NUMBA")
+    finally:
+        pymc.pytensorf.compile = compile_
+    return function, data
+
+
+def test_a_loaded_function_computes_on_the_callers_shared_variables(tmp_path):
+    compiled = []
+    first, _ = _compile(tmp_path, [1.0, 2.0], compiled)
+    second, data = _compile(tmp_path, [5.0, 6.0, 7.0], compiled)
+    assert len(compiled) == 1 and len(list(tmp_path.glob("*.pkl"))) == 1  # the second was loaded
     assert float(first([1.0, 1.0])) == 3.0
     assert float(second([1.0, 1.0, 1.0])) == 18.0
+    # The caller's own variable, as compiling gives it: nutpie finds one variable per name,
+    # and a new value reaches the function.
+    assert second.get_shared() == [data]
+    data.set_value(np.array([1.0, 1.0, 1.0]))
+    assert float(second([1.0, 1.0, 1.0])) == 3.0
 
 
 def test_an_unreadable_entry_is_compiled_again_and_replaced(tmp_path):
@@ -129,9 +155,17 @@ def test_an_unreadable_entry_is_compiled_again_and_replaced(tmp_path):
     (entry,) = tmp_path.glob("*.pkl")
     entry.write_bytes(b"not a pickle")
     with pytest.warns(UserWarning, match="unreadable compiled graph"):
-        function = _compile(tmp_path, [1.0, 2.0])
+        function, _ = _compile(tmp_path, [1.0, 2.0])
     assert float(function([1.0, 1.0])) == 3.0
     assert entry.read_bytes() != b"not a pickle"
+
+
+def test_a_folder_that_cannot_be_written_costs_only_time(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.warns(UserWarning, match="could not store the compiled graph"):
+        function, _ = _compile(not_a_folder, [1.0, 2.0])
+    assert float(function([1.0, 1.0])) == 3.0
 
 
 def test_stored_arrays_keep_the_strides_numbas_cache_key_reads():
@@ -140,23 +174,25 @@ def test_stored_arrays_keep_the_strides_numbas_cache_key_reads():
 
     from pytensor.tensor.utils import hash_from_ndarray
 
-    from penguin_utils._compile_cache import _StridePreservingPickler
+    from penguin_utils._compile_cache import _StoringPickler
 
     odd = np.arange(3)[:, None]  # C-contiguous, with stride 0 along its axis of length 1
     assert odd.flags.c_contiguous and odd.strides == (8, 0)
     plain = pickle.loads(pickle.dumps(odd))
     assert hash_from_ndarray(plain) != hash_from_ndarray(odd)  # the miss this pickler prevents
     buffer = io.BytesIO()
-    _StridePreservingPickler(buffer).dump({"odd": odd, "regular": np.ones((2, 3))})
+    _StoringPickler(buffer, {}).dump({"odd": odd, "regular": np.ones((2, 3))})
     loaded = pickle.loads(buffer.getvalue())
     assert loaded["odd"].strides == (8, 0) and hash_from_ndarray(loaded["odd"]) == hash_from_ndarray(odd)
     np.testing.assert_array_equal(loaded["odd"], odd)
     assert loaded["regular"].strides == (24, 8)
 
 
-def test_an_op_is_keyed_with_the_source_of_its_module():
-    import penguin_utils.mixture_logp as module
+def test_a_class_is_keyed_by_the_code_it_runs():
+    def op_class(body):
+        namespace = {}
+        exec(f"class Edited:\n    def infer_shape(self, fgraph, node, shapes):\n        return {body}", namespace)
+        return namespace["Edited"]
 
-    name, source = _class_key(module.MvNormalMixtureLogp).split("@")
-    assert name == "penguin_utils.mixture_logp.MvNormalMixtureLogp"
-    assert source == hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+    assert _class_key(op_class("shapes")) == _class_key(op_class("shapes"))
+    assert _class_key(op_class("shapes")) != _class_key(op_class("shapes[:1]"))
