@@ -312,8 +312,9 @@ def _op_key(op):
 
     name = _class_key(type(op))
     if isinstance(op, OpFromGraph):
-        attributes = [(k, _value_key(v)) for k, v in sorted(vars(op).items()) if not k.startswith("_")]
-        attributes = [(k, v) for k, v in attributes if k != "fgraph"]
+        attributes = [
+            (k, _value_key(v)) for k, v in sorted(vars(op).items()) if not k.startswith("_") and k != "fgraph"
+        ]
         return name, attributes, _graph_parts(op.inner_inputs, op.inner_outputs, None)
     if not hasattr(op, "__props__"):
         return name, _value_key(op)
