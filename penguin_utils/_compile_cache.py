@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import marshal
 import os
 import pickle
 import sys
@@ -334,8 +333,28 @@ def _class_key(cls: type) -> str:
             function = getattr(member, "__func__", getattr(member, "fget", member))
             code = getattr(function, "__code__", None)
             if code is not None:
-                hasher.update(name.encode() + marshal.dumps(code))
+                hasher.update(f"{name}:{_code_text(code)}".encode())
     return f"{cls.__module__}.{cls.__qualname__}@{hasher.hexdigest()}"
+
+
+def _code_text(code: types.CodeType) -> str:
+    """A function's instructions, names and constants (nested functions' too) as text.
+
+    Not ``marshal.dumps``: its bytes depend on reference counts (it marks objects referred
+    to more than once), which differ between processes that imported other modules.
+    """
+
+    def constant(value) -> str:
+        if isinstance(value, types.CodeType):
+            return _code_text(value)
+        if isinstance(value, tuple):
+            return "(" + ",".join(map(constant, value)) + ")"
+        if isinstance(value, frozenset):  # iterated in an order that depends on the hash seed
+            return "frozenset(" + ",".join(sorted(map(constant, value))) + ")"
+        return repr(value)
+
+    parts = (code.co_code.hex(), [constant(c) for c in code.co_consts], code.co_names, code.co_varnames)
+    return repr((*parts, code.co_freevars, code.co_cellvars))
 
 
 def _type_key(type_) -> str:
