@@ -100,7 +100,7 @@ def compile_mixture(model: pm.Model, initial_point: dict | None):
     Compilation takes tens of seconds the first time; Numba caches the compiled code on
     disk, nutpie's C wrappers included, and the log density and gradient are stored
     rewritten (:mod:`penguin_utils._compile_cache`), so later processes only rebuild
-    PyTensor's graphs and load the rest (about 9 s for chapter 3's model, 4 s for the
+    PyTensor's graphs and load the rest (about 4 s for chapter 3's model, 2 s for the
     fused one). Keep the result to sample several times.
 
     Parameters
