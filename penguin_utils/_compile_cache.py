@@ -394,15 +394,17 @@ def _value_key(value) -> str:
     return hasher.hexdigest()
 
 
+def _shared_parts(var) -> dict[str, object]:
+    """What the pickle of a compiled function names of a shared variable: the variable, its
+    container, the container's storage cell and the value in it (a compiled function reads
+    the cell its container shares)."""
+    container = var.container
+    return {"variable": var, "container": container, "storage": container.storage, "data": container.data}
+
+
 def _shared_ids(shared: dict) -> dict[int, tuple[str, str]]:
-    """Each shared variable, its container, the container's storage cell and the value in it,
-    by id: what the pickle names (a compiled function reads the cell its container shares)."""
-    ids = {}
-    for name, var in shared.items():
-        container = var.container
-        ids |= {id(var): ("variable", name), id(container): ("container", name)}
-        ids |= {id(container.storage): ("storage", name), id(container.data): ("data", name)}
-    return ids
+    """:func:`_shared_parts` of each shared variable, by id, as (part, variable name)."""
+    return {id(obj): (part, name) for name, var in shared.items() for part, obj in _shared_parts(var).items()}
 
 
 class _StoringPickler(cloudpickle.Pickler):
@@ -438,10 +440,8 @@ class _LoadingUnpickler(pickle.Unpickler):
         self._shared = shared
 
     def persistent_load(self, pid):
-        kind, name = pid
-        var = self._shared[name]
-        container = var.container
-        return {"variable": var, "container": container, "storage": container.storage, "data": container.data}[kind]
+        part, name = pid
+        return _shared_parts(self._shared[name])[part]
 
 
 def _c_strides(array: np.ndarray) -> tuple[int, ...]:
